@@ -1,0 +1,95 @@
+"""Command line: `hpcms run|check|info|keys`.  The entry point names COMM_WORLD.
+
+Deck errors print one line naming the key, the value and what is allowed, and
+exit with status 2 on every rank.  A fault during a run prints the step and
+the culprit and exits with status 3.  Anything unexpected aborts all ranks
+(MPI_Abort) instead of leaving some of them waiting in a collective.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from . import __version__
+from .config.errors import EXIT_DECK_ERROR, EXIT_RUN_ERROR, DeckError, RunError
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="hpcms",
+        description="MPI-parallel multiscale materials simulator. "
+                    "Run under mpirun/srun for several ranks: mpirun -n 4 hpcms run deck.toml")
+    p.add_argument("--version", action="version", version=f"hpcms {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run a deck")
+    check = sub.add_parser("check", help="validate a deck (and its structure) without running")
+    for sp in (run, check):
+        sp.add_argument("deck", help="TOML input deck")
+        sp.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a deck value: dotted key, TOML value "
+                             "(--set system.cells=[8,8,8] --set run.output=\"runs/a\")")
+    run.add_argument("--quiet", action="store_true", help="no progress output on stdout")
+    info = sub.add_parser("info", help="describe an output file or run directory")
+    info.add_argument("path")
+    sub.add_parser("keys", help="print the deck reference: every key, default and unit")
+    return p
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    if args.command == "keys":
+        from .config.deck import reference
+        print(reference())
+        return 0
+    if args.command == "info":
+        from .io.info import describe
+        try:
+            print(describe(args.path))
+        except DeckError as e:
+            print(f"hpcms: error: {e}", file=sys.stderr)
+            return EXIT_DECK_ERROR
+        return 0
+
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    try:
+        return _run(comm, args)
+    except DeckError as e:
+        if comm.rank == 0:
+            print(f"hpcms: error: {e}", file=sys.stderr, flush=True)
+        return EXIT_DECK_ERROR
+    except RunError as e:
+        if comm.rank == 0:
+            print(f"hpcms: run stopped: {e}", file=sys.stderr, flush=True)
+        return EXIT_RUN_ERROR
+    except Exception:
+        sys.stderr.write(f"hpcms: internal error on rank {comm.rank}:\n{traceback.format_exc()}")
+        sys.stderr.flush()
+        comm.Abort(1)
+
+
+def _run(comm, args):
+    from .config.deck import load_deck
+    from .run import execute, on_root, prepare
+
+    deck = on_root(comm, load_deck, args.deck, args.overrides)
+    deck = comm.bcast(deck, root=0)
+    if args.command == "check":
+        plan = prepare(comm, deck)
+        if comm.rank == 0:
+            print(f"{args.deck}: ok ({plan.n_global} particles, {plan.n_types} type(s), "
+                  f"rank grid {plan.grid})")
+        return 0
+    execute(comm, deck, echo=not args.quiet)
+    return 0
+
+
+def entry():
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

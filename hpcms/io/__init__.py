@@ -1,0 +1,1 @@
+"""Files: thermo logs, timing, HDF5 inspection."""

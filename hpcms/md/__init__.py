@@ -1,0 +1,1 @@
+"""Molecular dynamics: pair force fields, integrators, thermostats, observables."""

@@ -1,0 +1,155 @@
+"""The MD time step and run loop.
+
+A simulation is a particle system, a pair force and an integrator.  One step
+reads as the sequence it is (LAMMPS `Verlet::run`):
+
+    half kick + drift -> rebuild check -> halo forward, or migrate + ghosts +
+    list -> forces -> thermostat forces -> half kick -> observers that fire
+
+and each phase is timed.  Faults (a non-finite position, a particle that
+moved farther than the halo, a lost particle) stop every rank with the step
+and the particle id.
+"""
+
+from __future__ import annotations
+
+import time as _time
+
+import numpy as np
+from mpi4py import MPI
+
+from ..config.errors import RunError
+from .thermo import measure
+from .timers import Timers
+
+
+class Simulation:
+    """Particles + pair force + integrator.  Collective on `system.comm`."""
+
+    def __init__(self, system, pair, integrator, *, dof, tail=False):
+        self.system = system
+        self.comm = system.comm
+        self.pair = pair
+        self.integrator = integrator
+        self.dof = dof
+        self.tail = tail
+        self.step = 0
+        self.timers = Timers()
+        self.dangerous_builds = 0
+        self._stale = 0
+        self.energy = np.empty(0)
+        self.virial = np.empty((0, 6))
+        self._forces_current = False
+
+    @property
+    def dt(self):
+        return self.integrator.dt
+
+    @property
+    def time(self):
+        return self.step * self.dt
+
+    def compute_forces(self, with_energy=False):
+        """Pair forces on owned particles (and per-particle energy and virial)."""
+        s = self.system
+        nl = s.neighbors
+        if with_energy:
+            if len(self.energy) != s.n_local:
+                self.energy = np.empty(s.n_local)
+                self.virial = np.empty((s.n_local, 6))
+            self.pair.compute(s.x, s.types, s.n_local, nl.start, nl.index, s.f,
+                              self.energy, self.virial)
+        else:
+            self.pair.compute(s.x, s.types, s.n_local, nl.start, nl.index, s.f)
+
+    def setup(self):
+        """Forces at the current state, before the first step.  Collective."""
+        self.compute_forces()
+
+    def thermo(self):
+        """Observables at the current step (recomputes energies).  Collective."""
+        s = self.system
+        self.compute_forces(with_energy=True)
+        counts = None
+        tail_e = tail_p = 0.0
+        if self.tail:
+            local = np.bincount(s.types[: s.n_local], minlength=len(s.mass_by_type))
+            counts = np.empty_like(local)
+            self.comm.Allreduce(local, counts, op=MPI.SUM)
+            tail_e = self.pair.tail_energy(counts, s.box.volume)
+            tail_p = self.pair.tail_pressure(counts, s.box.volume)
+        return measure(self.comm, self.step, self.time, s.v, s.mass, self.energy, self.virial,
+                       n_global=s.n_global, dof=self.dof, volume=s.box.volume,
+                       tail_energy=tail_e, tail_pressure=tail_p)
+
+    def advance(self):
+        """Take one time step.  Collective."""
+        s, integ, t = self.system, self.integrator, self.timers
+        step = self.step + 1
+        n = s.n_local
+        with t("integrate"):
+            integ.initial_integrate(step, s.x[:n], s.v, s.f, s.mass)
+        with t("neighbor"):
+            rebuild = self._check(step)
+        if rebuild:
+            with t("neighbor"):
+                s.reneighbor(step)
+                if s.comm.allreduce(s.n_local, op=MPI.SUM) != s.n_global:
+                    raise RunError(step, "particles were lost in migration")
+        else:
+            with t("comm"):
+                s.update_ghosts()
+        with t("pair"):
+            self.compute_forces()
+        with t("integrate"):
+            n = s.n_local
+            integ.post_force(step, s.v, s.f, s.mass, s.ids[:n])
+            integ.final_integrate(step, s.v, s.f, s.mass)
+        self.step = step
+
+    def _check(self, step):
+        """Whether to rebuild the lists now; stop on non-finite or runaway particles."""
+        s = self.system
+        nl = s.neighbors
+        moved, culprit = s.displacement()
+        if culprit >= 0:
+            raise RunError(step, f"particle {culprit} has a non-finite position "
+                                 "(a force or velocity blew up; reduce dt or check the structure)")
+        if moved > s.halo.cutoff:
+            who = self._fastest()
+            raise RunError(step, f"particle {who} moved {moved:.4g} since the last list build, "
+                                 f"farther than the halo width {s.halo.cutoff:.4g} "
+                                 "(reduce dt or rebuild more often)")
+        beyond = moved > 0.5 * nl.skin
+        if (step - s.last_build) % nl.every == 0 and (beyond or not nl.check):
+            # A build is dangerous (LAMMPS's word) when on an earlier step a
+            # particle was already past half the skin: pairs may have been missed.
+            self.dangerous_builds += self._stale
+            self._stale = 0
+            return True
+        self._stale = int(beyond)
+        return False
+
+    def _fastest(self):
+        """Id of the particle that moved farthest since the last build.  Collective."""
+        s = self.system
+        n = s.n_local
+        d2 = ((s.x[:n] - s.x_ref) ** 2).sum(axis=1) if n else np.zeros(0)
+        k = int(np.argmax(d2)) if n else -1
+        local = (float(d2[k]) if n else -1.0, int(s.ids[k]) if n else -1)
+        return self.comm.allreduce(local, op=MPI.MAXLOC)[1]
+
+    def run(self, n_steps, observers=()):
+        """Advance n_steps, calling each observer(sim) whose `due(step)` is true.
+
+        Returns the wall seconds of the loop.  Collective.
+        """
+        end = self.step + n_steps
+        t0 = _time.perf_counter()
+        while self.step < end:
+            self.advance()
+            for obs in observers:
+                if obs.due(self.step, end):
+                    with self.timers("output"):
+                        obs(self)
+        return _time.perf_counter() - t0

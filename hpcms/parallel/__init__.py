@@ -1,0 +1,1 @@
+"""MPI: communicators, domain decomposition, halo exchange, exact reductions.  Knows no physics."""

@@ -1,0 +1,34 @@
+"""Kernels of the halo exchange: array gathers and ghost position updates."""
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, error_model="numpy")
+def gather_base(x_owned, base_ghost, n_local, index, out):
+    """out[k] = base position of slot index[k] (owned: x, ghost: its owner's x)."""
+    for k in range(index.shape[0]):
+        i = index[k]
+        if i < n_local:
+            for d in range(3):
+                out[k, d] = x_owned[i, d]
+        else:
+            for d in range(3):
+                out[k, d] = base_ghost[i - n_local, d]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def shift_ghosts(base_ghost, shift_vec, x, n_local):
+    """x[n_local + g] = base_ghost[g] + shift_vec[g]: one add, same on every rank."""
+    for g in range(base_ghost.shape[0]):
+        for d in range(3):
+            x[n_local + g, d] = base_ghost[g, d] + shift_vec[g, d]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def shift_vectors(images, cell, out):
+    """out[g] = images[g,0]*a + images[g,1]*b + images[g,2]*c, summed in that order."""
+    for g in range(images.shape[0]):
+        for d in range(3):
+            out[g, d] = (images[g, 0] * cell[d, 0] + images[g, 1] * cell[d, 1]) \
+                + images[g, 2] * cell[d, 2]

@@ -1,0 +1,79 @@
+"""Spatial decomposition of a periodic box on an MPI Cartesian grid.
+
+The box is cut in fractional coordinates: rank (i, j, k) of a grid
+(P0, P1, P2) owns s in [i/P0, (i+1)/P0) x [j/P1, ...) x [k/P2, ...).  Because
+the cut is fractional, the same decomposition serves orthogonal and triclinic
+boxes.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from mpi4py import MPI
+
+from ..config.errors import DeckError
+
+
+def choose_grid(n_ranks, widths, requested=(0, 0, 0), key="parallel.grid"):
+    """A grid of `n_ranks` with the given entries fixed (0 = free).
+
+    Free entries are chosen to minimise the subdomain surface for the box's
+    face widths (as LAMMPS does); ties go to the grid MPI_Dims_create gives.
+    """
+    requested = [int(r) for r in requested]
+    fixed = int(np.prod([r for r in requested if r > 0]))
+    if fixed and n_ranks % fixed != 0 or (all(r > 0 for r in requested) and fixed != n_ranks):
+        raise DeckError(key, requested, f"the product of the fixed entries must divide the "
+                        f"number of ranks, {n_ranks} (and equal it when all are given)")
+    candidates = []
+    for dims in itertools.product(range(1, n_ranks + 1), repeat=3):
+        if int(np.prod(dims)) != n_ranks:
+            continue
+        if any(r > 0 and r != d for r, d in zip(requested, dims)):
+            continue
+        w = np.asarray(widths) / np.asarray(dims)
+        area = w[0] * w[1] + w[1] * w[2] + w[0] * w[2]
+        candidates.append((round(area, 12), tuple(-d for d in dims), dims))
+    default = tuple(MPI.Compute_dims(n_ranks, requested))
+    best = min(candidates)
+    ties = [c for c in candidates if c[0] == best[0]]
+    for c in ties:
+        if c[2] == default:
+            return list(default)
+    return list(best[2])
+
+
+class Domain:
+    """This rank's part of the box and its neighbours on the grid.
+
+    Collective on `comm` (creates a Cartesian communicator).
+    """
+
+    def __init__(self, comm, box, grid=(0, 0, 0)):
+        dims = choose_grid(comm.size, box.widths, grid)
+        self.comm = comm.Create_cart(dims, periods=[True] * 3, reorder=False)
+        self.box = box
+        self.dims = np.array(dims, dtype=np.int64)
+        self.coords = np.array(self.comm.Get_coords(self.comm.rank), dtype=np.int64)
+        self.lo = self.coords / self.dims
+        self.hi = (self.coords + 1) / self.dims
+        # (lower, upper) neighbour ranks along each axis.
+        self.neighbors = [self.comm.Shift(d, 1) for d in range(3)]
+
+    @property
+    def rank(self):
+        return self.comm.rank
+
+    def owner(self, s):
+        """Rank owning each fractional position (n, 3), s already in [0, 1)."""
+        c = np.floor(s * self.dims).astype(np.int64)
+        np.clip(c, 0, self.dims - 1, out=c)
+        # Create_cart without reordering numbers ranks row-major by coordinates.
+        return (c[:, 0] * self.dims[1] + c[:, 1]) * self.dims[2] + c[:, 2]
+
+    def free(self):
+        """Release the Cartesian communicator.  Collective."""
+        if self.comm != MPI.COMM_NULL:
+            self.comm.Free()

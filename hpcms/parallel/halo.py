@@ -1,0 +1,188 @@
+"""Ghost (halo) exchange, staged by dimension, and migration of particles.
+
+Ghosts are real periodic copies: a ghost keeps its owner's position (`base`)
+and the integer image it stands for, and its position is always
+``base + images @ cell.T`` computed in one fixed way.  A pair therefore sees
+the same separation vector, bit for bit, whatever the decomposition, and the
+same holds in serial where every periodic image is a ghost too.
+
+`build` runs at reneighbouring steps: for each axis in turn it sends the
+particles within the ghost cutoff of a face to the neighbour behind it,
+hop after hop when the cutoff reaches past the neighbouring subdomain, and
+records what it sent so that `update_positions` and `forward` can repeat the
+same pattern every step with positions only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from mpi4py import MPI
+
+from . import _halo_kernels as kernels
+
+# Columns of a ghost record sent at build time.
+_S, _X, _IMG, _ID, _TYPE, _WIDTH = slice(0, 3), slice(3, 6), slice(6, 9), 9, 10, 11
+
+
+def _sendrecv(comm, send, dest, source, recv_shape_tail, tag):
+    """Send `send` (float64 or int64) to dest and receive one array from source."""
+    n_recv = comm.sendrecv(len(send), dest=dest, source=source, sendtag=tag, recvtag=tag)
+    recv = np.empty((n_recv,) + recv_shape_tail, dtype=send.dtype)
+    if dest == comm.rank and source == comm.rank:
+        recv[...] = send
+    else:
+        comm.Sendrecv(np.ascontiguousarray(send), dest=dest, sendtag=tag + 1,
+                      recvbuf=recv, source=source, recvtag=tag + 1)
+    return recv
+
+
+class _Stage:
+    """One message of the ghost pattern: what goes where, what comes back."""
+    __slots__ = ("send_index", "dest", "source", "recv_start", "recv_count")
+
+    def __init__(self, send_index, dest, source, recv_start, recv_count):
+        self.send_index = send_index
+        self.dest = dest
+        self.source = source
+        self.recv_start = recv_start
+        self.recv_count = recv_count
+
+
+class Halo:
+    """Ghost layers of width `cutoff` around this rank's subdomain.
+
+    Collective on `domain.comm`: every method must be called by all ranks.
+    """
+
+    def __init__(self, domain, cutoff):
+        self.domain = domain
+        self.comm = domain.comm
+        self.cutoff = float(cutoff)
+        self.stages: list[_Stage] = []
+        self.n_local = 0
+        self.base = np.empty((0, 3))
+        self.shift = np.empty((0, 3))
+        self.images = np.empty((0, 3), dtype=np.int64)
+        self.hops = [0, 0, 0]
+
+    def build(self, x, s, ids, types):
+        """Create the ghosts of owned particles (x, s, ids, types of length n_local).
+
+        Returns (ghost_ids, ghost_types, ghost_s) and keeps the pattern.
+        """
+        dom, comm = self.domain, self.comm
+        n_local = len(x)
+        rec = np.empty((n_local, _WIDTH))
+        rec[:, _S] = s
+        rec[:, _X] = x
+        rec[:, _IMG] = 0.0
+        rec[:, _ID] = ids
+        rec[:, _TYPE] = types
+        chunks = [rec]
+        n_slots = n_local
+        self.stages = []
+        # A sliver more than the cutoff in fractional terms, so that round-off
+        # in s never drops a ghost that is needed.
+        delta = dom.box.fractional_cutoff(self.cutoff) * (1.0 + 1e-10) + 1e-12
+        for d in range(3):
+            width = 1.0 / dom.dims[d]
+            hops = max(1, math.ceil(delta[d] / width))
+            self.hops[d] = hops
+            lower, upper = dom.neighbors[d]
+            at_low = dom.coords[d] == 0
+            at_high = dom.coords[d] == dom.dims[d] - 1
+            all_slots = np.concatenate(chunks)
+            down = up = np.arange(n_slots)
+            for hop in range(hops):
+                # Towards the lower neighbour: what lies within delta of my low face.
+                sel = down[all_slots[down, d] < dom.lo[d] + delta[d]]
+                send = all_slots[sel].copy()
+                if at_low:
+                    send[:, d] += 1.0
+                    send[:, 6 + d] += 1.0
+                got_from_upper = _sendrecv(comm, send, lower, upper, (_WIDTH,), 10 + 4 * d)
+                self.stages.append(_Stage(sel, lower, upper, n_slots, len(got_from_upper)))
+                new_down = np.arange(n_slots, n_slots + len(got_from_upper))
+                n_slots += len(got_from_upper)
+                # Towards the upper neighbour: within delta of my high face.
+                sel = up[all_slots[up, d] >= dom.hi[d] - delta[d]]
+                send = all_slots[sel].copy()
+                if at_high:
+                    send[:, d] -= 1.0
+                    send[:, 6 + d] -= 1.0
+                got_from_lower = _sendrecv(comm, send, upper, lower, (_WIDTH,), 12 + 4 * d)
+                self.stages.append(_Stage(sel, upper, lower, n_slots, len(got_from_lower)))
+                new_up = np.arange(n_slots, n_slots + len(got_from_lower))
+                n_slots += len(got_from_lower)
+                chunks += [got_from_upper, got_from_lower]
+                all_slots = np.concatenate([all_slots, got_from_upper, got_from_lower])
+                down, up = new_down, new_up
+        ghosts = all_slots[n_local:]
+        self.n_local = n_local
+        self.base = np.ascontiguousarray(ghosts[:, _X])
+        self.images = np.ascontiguousarray(ghosts[:, _IMG]).astype(np.int64)
+        self.shift = np.empty_like(self.base)
+        kernels.shift_vectors(self.images, dom.box.cell, self.shift)
+        return (ghosts[:, _ID].astype(np.int64), ghosts[:, _TYPE].astype(np.int32),
+                np.ascontiguousarray(ghosts[:, _S]))
+
+    @property
+    def n_ghost(self):
+        return len(self.base)
+
+    def positions(self, x_all):
+        """Fill the ghost rows of x_all (n_local + n_ghost, 3) from the bases."""
+        kernels.shift_ghosts(self.base, self.shift, x_all, self.n_local)
+
+    def update_positions(self, x_all):
+        """Refresh ghost positions from their owners' current positions."""
+        comm, n_local = self.comm, self.n_local
+        for k, st in enumerate(self.stages):
+            send = np.empty((len(st.send_index), 3))
+            kernels.gather_base(x_all, self.base, n_local, st.send_index, send)
+            recv = self.base[st.recv_start - n_local: st.recv_start - n_local + st.recv_count]
+            self._exchange(comm, send, recv, st, k)
+        self.positions(x_all)
+
+    def forward(self, a_all):
+        """Copy a per-particle array (n_local + n_ghost, k) from owners to ghosts, unshifted."""
+        comm = self.comm
+        for k, st in enumerate(self.stages):
+            send = a_all[st.send_index]
+            recv = a_all[st.recv_start: st.recv_start + st.recv_count]
+            self._exchange(comm, send, recv, st, k)
+
+    @staticmethod
+    def _exchange(comm, send, recv, st, k):
+        if st.dest == comm.rank and st.source == comm.rank:
+            recv[...] = send
+        else:
+            comm.Sendrecv(send, dest=st.dest, sendtag=100 + k, recvbuf=recv,
+                          source=st.source, recvtag=100 + k)
+
+
+def migrate(domain, s, arrays):
+    """Send every owned particle to the rank that owns its fractional position.
+
+    `s` is (n, 3) fractional coordinates wrapped into [0, 1); `arrays` is a
+    list of per-particle arrays sent along.  Returns the received arrays in
+    order of source rank.  Collective on `domain.comm`.
+    """
+    comm = domain.comm
+    dest = domain.owner(s)
+    order = np.argsort(dest, kind="stable")
+    send_counts = np.bincount(dest, minlength=comm.size).astype(np.int64)
+    recv_counts = np.empty_like(send_counts)
+    comm.Alltoall(send_counts, recv_counts)
+    n_new = int(recv_counts.sum())
+    out = []
+    for a in arrays:
+        a = np.ascontiguousarray(a[order])
+        item_bytes = a.dtype.itemsize * int(np.prod(a.shape[1:], dtype=np.int64))
+        recv = np.empty((n_new,) + a.shape[1:], dtype=a.dtype)
+        comm.Alltoallv([a.view(np.uint8).reshape(-1), send_counts * item_bytes, MPI.BYTE],
+                       [recv.view(np.uint8).reshape(-1), recv_counts * item_bytes, MPI.BYTE])
+        out.append(recv)
+    return out

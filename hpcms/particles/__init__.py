@@ -1,0 +1,1 @@
+"""Particle state, initial structures, cell and Verlet lists."""

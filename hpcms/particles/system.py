@@ -1,0 +1,129 @@
+"""The particle state of one rank: owned particles, their ghosts, their lists.
+
+Structure of arrays.  Owned particles come first in `x` and `ids`/`types`,
+ghosts after them; `v`, `f`, `image` and `mass` hold owned particles only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mpi4py import MPI
+
+from ..parallel.domain import Domain
+from ..parallel.halo import Halo, migrate
+from . import _neighbor_kernels as nkernels
+from . import _state_kernels as kernels
+from .neighbor import NeighborList, slot_keys
+
+
+class ParticleSystem:
+    """Particles of a periodic box, decomposed over `comm`.
+
+    Collective on `comm`: construction, `reneighbor`, `update_ghosts` and
+    `moved_too_far` must be called by every rank.
+    """
+
+    def __init__(self, comm, box, mass_by_type, cutoff, skin, *, every=1, check=True,
+                 grid=(0, 0, 0)):
+        self.domain = Domain(comm, box, grid)
+        self.comm = self.domain.comm
+        self.box = box
+        self.mass_by_type = np.asarray(mass_by_type, dtype=np.float64)
+        self.neighbors = NeighborList(cutoff, skin, every, check)
+        self.halo = Halo(self.domain, self.neighbors.list_cutoff)
+        self.n_local = 0
+        self.n_global = 0
+        self.x = np.empty((0, 3))
+        self.v = np.empty((0, 3))
+        self.f = np.empty((0, 3))
+        self.ids = np.empty(0, dtype=np.int64)
+        self.types = np.empty(0, dtype=np.int32)
+        self.image = np.empty((0, 3), dtype=np.int64)
+        self.mass = np.empty(0)
+        self.x_ref = np.empty((0, 3))
+        self.last_build = 0
+
+    @property
+    def n_ghost(self):
+        return len(self.ids) - self.n_local
+
+    @property
+    def x_local(self):
+        return self.x[: self.n_local]
+
+    def scatter(self, x, v, ids, types, image=None):
+        """Distribute particles given on any ranks to their owners, build ghosts and lists."""
+        n = len(ids)
+        self.x = np.ascontiguousarray(x, dtype=np.float64).reshape(n, 3)
+        self.v = np.ascontiguousarray(v, dtype=np.float64).reshape(n, 3)
+        self.ids = np.ascontiguousarray(ids, dtype=np.int64)
+        self.types = np.ascontiguousarray(types, dtype=np.int32)
+        self.image = (np.zeros((n, 3), dtype=np.int64) if image is None
+                      else np.ascontiguousarray(image, dtype=np.int64))
+        self.n_local = n
+        self.n_global = self.comm.allreduce(n, op=MPI.SUM)
+        self.reneighbor(step=0)
+
+    def reneighbor(self, step):
+        """Wrap, migrate, sort, rebuild ghosts and the Verlet list."""
+        n = self.n_local
+        x = np.ascontiguousarray(self.x[:n])
+        s = np.empty((n, 3))
+        image = self.image.copy()
+        kernels.wrap(x, self.box.origin, self.box.inverse, self.box.cell, image, s)
+        x, s, v, ids, types, image = migrate(
+            self.domain, s, [x, s, self.v, self.ids[:n], self.types[:n], image])
+        n = len(ids)
+        # Spatial sort: neighbours in memory are neighbours in space.
+        bins, nbins = self.neighbors.bins(self.box, self.domain.lo, self.domain.hi, s)
+        order = np.argsort(bins, kind="stable")
+        x, s, v, ids, types, image = (a[order] for a in (x, s, v, ids, types, image))
+        ghost_ids, ghost_types, ghost_s = self.halo.build(x, s, ids, types)
+        self.n_local = n
+        self.x = np.empty((n + len(ghost_ids), 3))
+        self.x[:n] = x
+        self.halo.positions(self.x)
+        self.v = np.ascontiguousarray(v)
+        self.ids = np.concatenate([ids, ghost_ids])
+        self.types = np.concatenate([types, ghost_types])
+        self.image = np.ascontiguousarray(image)
+        self.mass = self.mass_by_type[types]
+        if len(self.f) != n:
+            self.f = np.zeros((n, 3))
+        all_s = np.concatenate([s, ghost_s])
+        all_bins, nbins = self.neighbors.bins(self.box, self.domain.lo, self.domain.hi, all_s)
+        images = np.concatenate([np.zeros((n, 3), dtype=np.int64), self.halo.images])
+        self.neighbors.build(self.x, all_bins, nbins, n, slot_keys(self.ids, images))
+        self.x_ref = self.x[:n].copy()
+        self.last_build = step
+
+    def update_ghosts(self):
+        """Refresh ghost positions from their owners."""
+        self.halo.update_positions(self.x)
+
+    def displacement(self):
+        """Global largest displacement since the last build, and a non-finite culprit.
+
+        Returns (max_displacement, culprit_id) where culprit_id is the smallest
+        id of a particle with a non-finite position, or -1.  Collective.
+        """
+        worst, bad = nkernels.displacement_check(self.x, self.x_ref, self.n_local)
+        # Ids are below 2**51, so -id travels exactly as a float in a MAX.
+        local = np.array([worst, -float(self.ids[bad]) if bad >= 0 else -np.inf])
+        total = np.empty(2)
+        self.comm.Allreduce(local, total, op=MPI.MAX)
+        return float(np.sqrt(total[0])), (int(-total[1]) if np.isfinite(total[1]) else -1)
+
+    def gather(self, *arrays, root=0):
+        """Owned-particle arrays gathered on `root`, ordered by global id.  Collective."""
+        ids = self.comm.gather(self.ids[: self.n_local], root=root)
+        parts = [self.comm.gather(np.asarray(a)[: self.n_local], root=root) for a in arrays]
+        if self.comm.rank != root:
+            return None
+        ids = np.concatenate(ids)
+        order = np.argsort(ids, kind="stable")
+        return [ids[order]] + [np.concatenate(p)[order] for p in parts]
+
+    def free(self):
+        self.domain.free()
+

@@ -1,0 +1,309 @@
+"""Assemble a simulation from a validated deck and run it with its outputs.
+
+Everything that can be wrong with the input is found before anything is
+written: `prepare` validates the deck, reads or builds the structure on rank 0,
+checks the potential, integrator, cutoff and rank grid, and raises the same
+DeckError on every rank.  `execute` then creates the output directory and runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .config.deck import Deck
+from .config.errors import DeckError
+from .md.integrate import initial_velocities, make_integrator
+from .md.pair import make_pair_force
+from .md.simulation import Simulation
+from .md.thermo import COLUMNS
+from .parallel.box import Box
+from .parallel.domain import choose_grid
+from .particles.lattice import build_lattice
+from .particles.readers import read_structure
+from .particles.structure import Structure
+from .particles.system import ParticleSystem
+
+
+def on_root(comm, fn, *args, **kwargs):
+    """Run fn on rank 0 and give every rank its result or its DeckError.  Collective."""
+    result, error = None, None
+    if comm.rank == 0:
+        try:
+            result = fn(*args, **kwargs)
+        except DeckError as e:
+            error = e
+    error = comm.bcast(error, root=0)
+    if error is not None:
+        raise error
+    return result
+
+
+def agree(comm, fn, *args, **kwargs):
+    """Run fn on every rank; if any raises DeckError, all raise the lowest rank's.  Collective."""
+    result, error = None, None
+    try:
+        result = fn(*args, **kwargs)
+    except DeckError as e:
+        error = e
+    errors = comm.allgather(error)
+    first = next((e for e in errors if e is not None), None)
+    if first is not None:
+        raise first
+    return result
+
+
+def build_structure(deck: Deck) -> Structure:
+    """The initial structure the deck asks for (not collective; rank 0 calls it)."""
+    sysd = deck.system
+    if sysd.file:
+        path = sysd.file
+        if not os.path.isabs(path):
+            path = str(Path(deck.path).parent / path) if not Path(path).exists() else path
+        st = read_structure(path, sysd.format or None, key="system.file")
+    else:
+        st = build_lattice(sysd.lattice, sysd.cells, density=sysd.density or None,
+                           constant=sysd.constant or None, orient=sysd.orient or None)
+    if sysd.deform:
+        F = np.asarray(sysd.deform, dtype=float) if _is_matrix(sysd.deform) else None
+        if F is None or not np.linalg.det(F) > 0:
+            raise DeckError("system.deform", sysd.deform,
+                            "must be a 3x3 matrix of numbers with a positive determinant")
+        st.cell = F @ st.cell
+        st.positions = (st.positions - st.origin) @ F.T + st.origin
+    return st
+
+
+def _is_matrix(m):
+    return (isinstance(m, list) and len(m) == 3 and all(
+        isinstance(r, list) and len(r) == 3 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in r) for r in m))
+
+
+def masses(deck: Deck, st: Structure):
+    """Mass of each type: the deck's, else the file's, else 1."""
+    if deck.system.mass:
+        if len(deck.system.mass) != st.n_types:
+            raise DeckError("system.mass", deck.system.mass,
+                            f"must give one mass per type ({st.n_types} types)")
+        return np.asarray(deck.system.mass, dtype=float)
+    if st.masses is not None:
+        return np.asarray(st.masses, dtype=float)
+    return np.ones(st.n_types)
+
+
+@dataclass
+class Plan:
+    """What `prepare` found: enough to build the simulation on every rank."""
+    deck: Deck
+    box: Box
+    n_types: int
+    n_global: int
+    mass_by_type: np.ndarray
+    grid: list
+    structure: Structure | None  # rank 0 only
+
+
+def prepare(comm, deck: Deck) -> Plan:
+    """Validate everything the run depends on.  Collective; DeckError on all ranks."""
+    st = on_root(comm, build_structure, deck)
+    header = on_root(comm, lambda: (st.cell, st.origin, st.n_types, len(st.ids), masses(deck, st)))
+    cell, origin, n_types, n_global, mass_by_type = comm.bcast(header, root=0)
+    box = Box(cell, origin)
+    pair = agree(comm, make_pair_force, deck.potential, n_types)
+    half_width = 0.5 * float(box.widths.min())
+    if pair.cutoff_max >= half_width:
+        raise DeckError("potential.cutoff", pair.cutoff_max,
+                        f"must be less than half the box's smallest width ({half_width:.6g}); "
+                        "use a larger box (system.cells) or a shorter cutoff")
+    dof = max(3 * n_global - 3, 1)
+    agree(comm, make_integrator, comm, deck.integrator, n_global=n_global, dof=dof,
+          seed=deck.run.seed)
+    grid = agree(comm, choose_grid, comm.size, box.widths, deck.parallel.grid)
+    return Plan(deck, box, n_types, n_global, mass_by_type, grid, st if comm.rank == 0 else None)
+
+
+def build_simulation(comm, plan: Plan) -> Simulation:
+    """Distribute the structure and set up forces and integrator.  Collective."""
+    deck, st = plan.deck, plan.structure
+    pair = make_pair_force(deck.potential, plan.n_types)
+    dof = max(3 * plan.n_global - 3, 1)
+    integ = make_integrator(comm, deck.integrator, n_global=plan.n_global, dof=dof,
+                            seed=deck.run.seed)
+    nb = deck.neighbor
+    system = ParticleSystem(comm, plan.box, plan.mass_by_type, pair.cutoff_max, nb.skin,
+                            every=nb.every, check=nb.check, grid=plan.grid)
+    if comm.rank == 0:
+        v = st.velocities if st.velocities is not None else np.zeros_like(st.positions)
+        system.scatter(st.positions, v, st.ids, st.types, st.images)
+    else:
+        system.scatter(np.empty((0, 3)), np.empty((0, 3)), np.empty(0, np.int64),
+                       np.empty(0, np.int32))
+    if deck.system.temperature >= 0.0:
+        if deck.system.temperature > 0.0:
+            system.v[...] = initial_velocities(system.comm, deck.run.seed, system.ids[: system.n_local],
+                                               system.mass, deck.system.temperature, dof)
+        else:
+            system.v[...] = 0.0
+    tail = bool(deck.potential.get("tail", False))
+    sim = Simulation(system, pair, integ, dof=dof, tail=tail)
+    sim.setup()
+    return sim
+
+
+class Log:
+    """The run's log on rank 0: log.txt and stdout.  Other ranks stay silent."""
+
+    def __init__(self, comm, path=None, echo=True):
+        self.active = comm.rank == 0
+        self.echo = echo
+        self.file = open(path, "a") if (self.active and path) else None
+
+    def __call__(self, message=""):
+        if not self.active:
+            return
+        if self.echo:
+            print(message, flush=True)
+        if self.file:
+            self.file.write(message + "\n")
+            self.file.flush()
+
+    def close(self):
+        if self.file:
+            self.file.close()
+
+
+class ThermoObserver:
+    """Writes thermo.csv rows and a progress line every `every` steps (and at the end)."""
+
+    def __init__(self, sim, path, every, log, progress, total_steps):
+        self.every = every
+        self.log = log
+        self.total = total_steps
+        self.start_step = sim.step
+        self.t0 = time.perf_counter()
+        self.mode = progress
+        if progress == "auto":
+            self.mode = "bar" if sys.stdout.isatty() else "lines"
+        self.file = None
+        if sim.comm.rank == 0:
+            self.file = open(path, "w")
+            self.file.write(",".join(COLUMNS) + "\n")
+
+    def due(self, step, end):
+        return step == end or (self.every > 0 and step % self.every == 0)
+
+    def __call__(self, sim):
+        th = sim.thermo()
+        if self.file is None:
+            return
+        self.file.write(",".join(repr(v) for v in th.row()) + "\n")
+        self.file.flush()
+        done = sim.step - self.start_step
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / done * (self.total - done) if done else 0.0
+        line = (f"step {th.step:>8d}  T {th.temperature:.5f}  E {th.total_energy:.7f}  "
+                f"Epot {th.potential_energy:.7f}  P {th.pressure:.5f}")
+        if self.mode == "bar":
+            frac = done / self.total if self.total else 1.0
+            bar = "#" * int(30 * frac)
+            sys.stdout.write(f"\r[{bar:<30s}] {100 * frac:5.1f}%  {line}  ETA {eta:6.0f}s")
+            sys.stdout.flush()
+            if self.log.file:
+                self.log.file.write(line + "\n")
+            if done == self.total:
+                sys.stdout.write("\n")
+        elif self.mode == "lines":
+            self.log(f"{line}  ({100 * done / max(self.total, 1):.0f}%, ETA {eta:.0f} s)")
+        elif self.log.file:
+            self.log.file.write(line + "\n")
+
+    def close(self):
+        if self.file:
+            self.file.close()
+
+
+def output_dir_free(path):
+    """DeckError when an earlier run's outputs are in the way."""
+    p = Path(path)
+    if p.exists() and (not p.is_dir() or any(p.iterdir())):
+        raise DeckError("run.output", str(path), "already exists and is not empty; choose another "
+                        "run.output (--set run.output=...) or remove it: runs are never overwritten")
+
+
+def execute(comm, deck: Deck, *, echo=True):
+    """Validate, create the output directory, run, write thermo.csv and timing.json.
+
+    Collective on `comm`.  Returns the Simulation (for tests and scripts).
+    """
+    t_start = time.perf_counter()
+    on_root(comm, output_dir_free, deck.run.output)
+    plan = prepare(comm, deck)
+    out = Path(deck.run.output)
+    if comm.rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "deck.json").write_text(json.dumps(deck.raw, indent=2, default=str))
+    comm.Barrier()
+    log = Log(comm, out / "log.txt", echo=echo)
+    log(f"hpcms {__version__}: {deck.run.kind} run of {deck.path} on {comm.size} rank(s)")
+    sim = build_simulation(comm, plan)
+    s = sim.system
+    imbalance = _imbalance(comm, s.n_local)
+    log(f"{s.n_global} particles, {plan.n_types} type(s), box {plan.box.cell.tolist()}")
+    log(f"rank grid {s.domain.dims.tolist()}, ghost hops {s.halo.hops}, "
+        f"particles per rank max/mean {imbalance:.3f}")
+    log(f"pair {sim.pair.style} cutoff {sim.pair.cutoff_max} skin {s.neighbors.skin}, "
+        f"integrator {sim.integrator.style} dt {sim.dt}, {deck.run.steps} steps")
+    thermo = ThermoObserver(sim, out / "thermo.csv", deck.output.thermo_every, log,
+                            deck.output.progress, deck.run.steps)
+    thermo(sim)
+    loop = sim.run(deck.run.steps, [thermo])
+    thermo.close()
+    timing = _timing(comm, sim, loop, time.perf_counter() - t_start, imbalance, deck.run.steps)
+    if comm.rank == 0:
+        (out / "timing.json").write_text(json.dumps(timing, indent=2))
+    _log_timing(log, timing)
+    log.close()
+    return sim
+
+
+def _imbalance(comm, n_local):
+    counts = comm.allgather(n_local)
+    mean = sum(counts) / len(counts)
+    return max(counts) / mean if mean else 1.0
+
+
+def _timing(comm, sim, loop, wall, imbalance, steps):
+    s = sim.system
+    return {
+        "ranks": comm.size,
+        "grid": s.domain.dims.tolist(),
+        "particles": s.n_global,
+        "steps": steps,
+        "wall_seconds": wall,
+        "loop_seconds": loop,
+        "particle_steps_per_second": s.n_global * steps / loop if loop > 0 else 0.0,
+        "load_imbalance": imbalance,
+        "neighbor_builds": s.neighbors.builds,
+        "dangerous_builds": sim.dangerous_builds,
+        "phases": sim.timers.summary(comm, loop),
+    }
+
+
+def _log_timing(log, timing):
+    loop = timing["loop_seconds"]
+    log(f"loop time {loop:.3f} s for {timing['steps']} steps of {timing['particles']} particles "
+        f"on {timing['ranks']} rank(s): {timing['particle_steps_per_second']:.4g} particle-steps/s")
+    log("phase       min        avg        max       %avg")
+    for name, t in timing["phases"].items():
+        pct = 100 * t["avg"] / loop if loop > 0 else 0.0
+        log(f"{name:<9s} {t['min']:9.4f}  {t['avg']:9.4f}  {t['max']:9.4f}  {pct:6.1f}")
+    log(f"neighbor list builds {timing['neighbor_builds']}, dangerous builds "
+        f"{timing['dangerous_builds']}, load imbalance {timing['load_imbalance']:.3f}")
