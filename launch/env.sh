@@ -49,7 +49,7 @@ if [ ! -x "$_hpcms_venv/bin/python" ]; then
     /usr/bin/python3 -m venv --system-site-packages "$_hpcms_venv" \
         || { return 1 2>/dev/null || exit 1; }
 fi
-if ! "$_hpcms_venv/bin/python" -c "import hpcms" 2>/dev/null; then
+if [ ! -x "$_hpcms_venv/bin/hpcms" ]; then
     echo "hpcms: installing hpcms (editable) into $_hpcms_venv" >&2
     "$_hpcms_venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$_hpcms_root" \
         || { return 1 2>/dev/null || exit 1; }

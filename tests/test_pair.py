@@ -60,7 +60,7 @@ class Periodic:
     positions can be perturbed or strained without rebuilding them."""
 
     def __init__(self, pair, x, types, box):
-        self.pair, self.x, self.box = pair, x, box
+        self.pair, self.x = pair, x
         reach = pair.cutoff_max + SKIN
         self.source, self.shift = images(x, box, reach)
         self.types = types[self.source]
@@ -197,7 +197,8 @@ def test_single_pair_matches_formulas():
     assert energy.sum() == pytest.approx(morse_energy(r, 1.0, 3.0, 1.1), rel=1e-13)
 
 
-@pytest.mark.parametrize("deck, cutoff_12", [(lj_two_type_deck(), 2.2), (morse_two_type_deck(), 2.3)])
+@pytest.mark.parametrize("deck, cutoff_12",
+                         [(lj_two_type_deck(), 2.2), (morse_two_type_deck(), 2.3)])
 def test_each_pair_has_its_own_cutoff(deck, cutoff_12):
     pair = make_pair_force(deck, 2)
     assert pair_of_particles(pair, cutoff_12 - 1e-9, (0, 1))[0].any()
@@ -263,7 +264,8 @@ def test_lj_tail_matches_lammps_for_two_types():
     for i in range(2):
         for j in range(i, 2):
             sig6, rc = pair.sigma[i, j] ** 6, pair.cutoff[i, j]
-            prefactor = 8 * math.pi * counts[i] * counts[j] * pair.epsilon[i, j] * sig6 / (9 * rc**9)
+            n_ij = counts[i] * counts[j]
+            prefactor = 8 * math.pi * n_ij * pair.epsilon[i, j] * sig6 / (9 * rc**9)
             weight = 1 if i == j else 2
             etail += weight * prefactor * (sig6 - 3 * rc**6)
             ptail += weight * 2 * prefactor * (2 * sig6 - 3 * rc**6)
@@ -341,6 +343,7 @@ BAD_DECKS = [
     ({**lj_deck(), "cutof": 2.5}, 1, "potential.cutof"),
     ({**lj_deck(), "style": "lj/cut/coul"}, 1, "potential.style"),
     ({k: v for k, v in lj_deck().items() if k != "style"}, 1, "potential.style"),
+    ({**lj_deck(), "style": ["lj/cut"]}, 1, "potential.style"),
     ({**lj_deck(), "cutoff": 0.0}, 1, "potential.cutoff"),
     ({**lj_deck(), "cutoff": -2.5}, 1, "potential.cutoff"),
     ({**lj_deck(), "cutoff": "2.5"}, 1, "potential.cutoff"),
@@ -388,8 +391,9 @@ def test_bad_deck_names_the_key(deck, n_types, key):
 
 
 def test_missing_pair_error_says_how_to_fix_it():
-    with pytest.raises(DeckError, match=r"no coefficients for types 1-2; add a \[\[potential.pair\]\] "
-                                        r"with types = \[1, 2\] or set potential.mixing"):
+    advice = (r"no coefficients for types 1-2; add a \[\[potential.pair\]\] "
+              r"with types = \[1, 2\] or set potential.mixing")
+    with pytest.raises(DeckError, match=advice):
         make_pair_force(lj_deck(), 2)
     with pytest.raises(DeckError, match="types 1-1 and 2-2 to mix from"):
         make_pair_force(lj_deck(mixing="geometric"), 2)

@@ -233,6 +233,11 @@ def deck_from_table(raw: dict, path: str = "deck") -> Deck:
     if bool(system.lattice) == bool(system.file):
         raise DeckError("system.lattice", system.lattice,
                         "give exactly one of system.lattice and system.file")
+    for name in ("trajectory_every", "checkpoint_every"):
+        value = getattr(sections["output"], name)
+        if value:
+            raise DeckError(f"output.{name}", value, "must be 0: trajectories and checkpoints "
+                            "are not available in this version yet")
     run = sections["run"]
     if not run.output:
         stem = Path(path).stem or "run"

@@ -46,13 +46,35 @@ class PairForce(Protocol):
     cutoff_max: float  # largest pair cutoff; the engine adds the skin
 
     def compute(self, x, types, n_local, nbr_start, nbr_index, f, energy=None, virial=None) -> None:
-        ...
+        """Pair forces, and per-particle energy and virial, of owned particles.
+
+        ``x`` (n_total, 3) float64 holds owned particles then ghosts (real
+        periodic copies, no minimum image); ``types`` (n_total,) int32 is
+        0-based.  The full neighbour list is in CSR form: the neighbours of
+        owned particle ``i < n_local`` are
+        ``nbr_index[nbr_start[i]:nbr_start[i + 1]]``, each pair in both rows,
+        out to cutoff + skin; the per-pair cutoff is applied here.
+
+        Overwrites ``f`` (n_local, 3) with the force on each particle and, when
+        ``energy`` and ``virial`` are given (both or neither),
+        ``energy`` (n_local,) with ``1/2 sum_j e_ij`` and ``virial`` (n_local, 6)
+        with ``1/2 sum_j (x_i - x_j) (x) F_ij`` (xx, yy, zz, xy, xz, yz), where
+        ``F_ij`` is the force on ``i`` from ``j``.  With this sign the virial
+        is positive for repulsion, equals ``-dE/d(strain)``, and
+        ``P = (N k T + sum_i trace(virial_i) / 3) / V``.
+
+        Row ``i`` is summed in its own order with nothing added to ``j``, so
+        each particle's results are the same bits whichever rank or position
+        its row comes from, and forces are the same bits with or without
+        energy and virial.
+        """
 
     def tail_energy(self, counts, volume) -> float:
-        ...
+        """Total energy correction for ``counts`` (global particles per type)
+        in ``volume``."""
 
     def tail_pressure(self, counts, volume) -> float:
-        ...
+        """Pressure correction for ``counts`` in ``volume``."""
 
 
 class _TabulatedPair:
@@ -77,28 +99,7 @@ class _TabulatedPair:
         self._energy_virial_args = args(energy_virial_tables)
 
     def compute(self, x, types, n_local, nbr_start, nbr_index, f, energy=None, virial=None):
-        """Pair forces, and per-particle energy and virial, of owned particles.
-
-        ``x`` (n_total, 3) float64 holds owned particles then ghosts (real
-        periodic copies, no minimum image); ``types`` (n_total,) int32 is
-        0-based.  The full neighbour list is in CSR form: the neighbours of
-        owned particle ``i < n_local`` are
-        ``nbr_index[nbr_start[i]:nbr_start[i + 1]]``, each pair in both rows,
-        out to cutoff + skin; the per-pair cutoff is applied here.
-
-        Overwrites ``f`` (n_local, 3) with the force on each particle and, when
-        ``energy`` and ``virial`` are given (both or neither),
-        ``energy`` (n_local,) with ``1/2 sum_j e_ij`` and ``virial`` (n_local, 6)
-        with ``1/2 sum_j (x_i - x_j) (x) F_ij`` (xx, yy, zz, xy, xz, yz), where
-        ``F_ij`` is the force on ``i`` from ``j``.  With this sign the virial
-        is positive for repulsion, equals ``-dE/d(strain)``, and
-        ``P = (N k T + sum_i trace(virial_i) / 3) / V``.
-
-        Row ``i`` is summed in its own order with nothing added to ``j``, so
-        each particle's results are the same bits whichever rank or position
-        its row comes from, and forces are the same bits with or without
-        energy and virial.
-        """
+        """See `PairForce.compute`."""
         if (energy is None) != (virial is None):
             raise ValueError("pass energy and virial together, or neither")
         forces_one_type, forces, energy_virial_one_type, energy_virial = self._kernels
@@ -228,7 +229,7 @@ def make_pair_force(table, n_types):
     if "style" not in table:
         raise DeckError("potential.style", None, f"required: one of {sorted(PAIR_STYLES)}")
     style = table["style"]
-    if style not in PAIR_STYLES:
+    if not isinstance(style, str) or style not in PAIR_STYLES:
         raise DeckError("potential.style", style, f"one of {sorted(PAIR_STYLES)}")
     cls = PAIR_STYLES[style]
     cutoff = _positive(table, "cutoff", "potential") if "cutoff" in table else None
@@ -302,14 +303,17 @@ def _check_table(table, key, allowed):
         raise DeckError(key, table, f"a table with keys {list(allowed)}")
     for name in table:
         if name not in allowed:
-            raise DeckError(f"{key}.{name}", table[name], f"unknown key; allowed keys are {list(allowed)}")
+            raise DeckError(f"{key}.{name}", table[name],
+                            f"unknown key; allowed keys are {list(allowed)}")
 
 
 def _type_pair(entry, prefix, n_types):
     types = entry.get("types")
-    ok = (isinstance(types, list) and len(types) == 2
-          and all(isinstance(t, int) and not isinstance(t, bool) and 1 <= t <= n_types for t in types))
-    if not ok:
+
+    def valid(t):
+        return isinstance(t, int) and not isinstance(t, bool) and 1 <= t <= n_types
+
+    if not (isinstance(types, list) and len(types) == 2 and all(map(valid, types))):
         raise DeckError(f"{prefix}.types", types, f"two type numbers in 1..{n_types}, e.g. [1, 2]")
     return tuple(sorted(t - 1 for t in types))
 
