@@ -262,7 +262,7 @@ def execute(comm, deck: Deck, *, echo=True):
     log(f"pair {sim.pair.style} cutoff {sim.pair.cutoff_max} skin {s.neighbors.skin}, "
         f"integrator {sim.integrator.style} dt {sim.dt}, {deck.run.steps} steps")
     thermo = ThermoObserver(sim, out / "thermo.csv", deck.output.thermo_every, log,
-                            deck.output.progress, deck.run.steps)
+                            deck.output.progress if echo else "off", deck.run.steps)
     thermo(sim)
     loop = sim.run(deck.run.steps, [thermo])
     thermo.close()

@@ -17,13 +17,13 @@ def bin_index(s, lo, inv_width, nbins, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def build_full_list(x, bins, n_local, nbins, cutoff_sq, rank, order, start, index):
-    """Full Verlet list of the owned particles, each row sorted by `rank`.
+def build_full_list(x, bins, n_local, nbins, reach, cutoff_sq, start, index):
+    """Full Verlet list of the owned particles (rows in no particular order).
 
     x: (n_total, 3) positions of owned + ghost slots; bins: linear bin of each
-    slot; rank[j]: position of slot j in the global key order, order[r]: the
-    slot of rank r.  Fills start (n_local + 1) and index (capacity,).
-    Returns the number of pairs, or -1 when `index` is too small (grow, call again).
+    slot; the stencil reaches `reach` bins each way along each axis.  Fills
+    start (n_local + 1) and index (capacity,).  Returns the number of pairs,
+    or -1 when `index` is too small (grow it and call again).
     """
     n_total = x.shape[0]
     n_bins = nbins[0] * nbins[1] * nbins[2]
@@ -34,17 +34,16 @@ def build_full_list(x, bins, n_local, nbins, cutoff_sq, rank, order, start, inde
     for b in range(n_bins):
         bin_start[b + 1] += bin_start[b]
     fill = bin_start[:-1].copy()
-    rank_c = np.empty(n_total, dtype=np.int64)
+    slot = np.empty(n_total, dtype=np.int32)
     xc = np.empty((n_total, 3))
     for j in range(n_total):
         p = fill[bins[j]]
         fill[bins[j]] += 1
-        rank_c[p] = rank[j]
+        slot[p] = j
         xc[p, 0] = x[j, 0]
         xc[p, 1] = x[j, 1]
         xc[p, 2] = x[j, 2]
     capacity = index.shape[0]
-    row = np.empty(n_total, dtype=np.int64)
     n = 0
     for i in range(n_local):
         start[i] = n
@@ -52,32 +51,57 @@ def build_full_list(x, bins, n_local, nbins, cutoff_sq, rank, order, start, inde
         bz = b % nbins[2]
         by = (b // nbins[2]) % nbins[1]
         bx = b // (nbins[2] * nbins[1])
+        z0 = max(bz - reach[2], 0)
+        z1 = min(bz + reach[2], nbins[2] - 1)
         xi0, xi1, xi2 = x[i, 0], x[i, 1], x[i, 2]
-        rank_i = rank[i]
-        m = 0
-        z0 = max(bz - 1, 0)
-        z1 = min(bz + 1, nbins[2] - 1)
-        for cx in range(max(bx - 1, 0), min(bx + 2, nbins[0])):
-            for cy in range(max(by - 1, 0), min(by + 2, nbins[1])):
-                # Bins along z are contiguous: one run covers all three.
+        for cx in range(max(bx - reach[0], 0), min(bx + reach[0] + 1, nbins[0])):
+            for cy in range(max(by - reach[1], 0), min(by + reach[1] + 1, nbins[1])):
+                # Bins along z are contiguous: one run covers the stencil row.
                 c = (cx * nbins[1] + cy) * nbins[2]
-                for p in range(bin_start[c + z0], bin_start[c + z1 + 1]):
+                p0 = bin_start[c + z0]
+                p1 = bin_start[c + z1 + 1]
+                if n + (p1 - p0) > capacity:
+                    return -1
+                for p in range(p0, p1):
                     d0 = xc[p, 0] - xi0
                     d1 = xc[p, 1] - xi1
                     d2 = xc[p, 2] - xi2
                     r2 = d0 * d0 + d1 * d1 + d2 * d2
                     # Branch-free compaction: always write, advance if inside.
-                    row[m] = rank_c[p]
-                    m += (r2 < cutoff_sq) & (rank_c[p] != rank_i)
-        if n + m > capacity:
-            return -1
-        keys = row[:m]
-        keys.sort()
-        for k in range(m):
-            index[n + k] = order[keys[k]]
-        n += m
+                    index[n] = slot[p]
+                    n += np.int64((r2 < cutoff_sq) & (slot[p] != i))
     start[n_local] = n
     return n
+
+
+@numba.njit(cache=True, error_model="numpy")
+def sort_rows(start, index, n_local, n_total, order):
+    """Sort every row of the list into `order` (slots by global key).
+
+    Two counting-sort transposes instead of a sort per row: the first gathers,
+    for each slot j, the rows it appears in; the second walks the slots in key
+    order and appends each to its rows, which therefore come out sorted.
+    """
+    n_pairs = start[n_local]
+    col_start = np.zeros(n_total + 1, dtype=np.int64)
+    for p in range(n_pairs):
+        col_start[index[p] + 1] += 1
+    for j in range(n_total):
+        col_start[j + 1] += col_start[j]
+    fill = col_start[:-1].copy()
+    rows_of = np.empty(n_pairs, dtype=np.int32)
+    for i in range(n_local):
+        for p in range(start[i], start[i + 1]):
+            j = index[p]
+            rows_of[fill[j]] = i
+            fill[j] += 1
+    row_fill = start[:-1].copy()
+    for r in range(n_total):
+        j = order[r]
+        for q in range(col_start[j], col_start[j + 1]):
+            i = rows_of[q]
+            index[row_fill[i]] = j
+            row_fill[i] += 1
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -13,6 +13,7 @@ import numpy as np
 from . import _neighbor_kernels as kernels
 
 _IMAGE_BITS = 4  # periodic images -7..7 per axis fit in the key
+BIN_REACH = 2    # bins are list_cutoff / 2 wide: a 5x5x5 stencil
 
 
 def slot_keys(ids, images):
@@ -41,28 +42,31 @@ class NeighborList:
         return self.cutoff + self.skin
 
     def bins(self, box, lo, hi, s):
-        """Linear bin of each fractional position over this rank's region plus halo."""
+        """Linear bin of each fractional position over this rank's region plus halo.
+
+        Bins are at least half the list cutoff wide, so a stencil of
+        `BIN_REACH` bins each way covers every pair.
+        """
         delta = box.fractional_cutoff(self.list_cutoff)
         lo_ext = lo - delta * 1.0000001
         extent = (hi - lo) + 2.0000002 * delta
-        nbins = np.maximum(1, np.floor(extent / delta)).astype(np.int64)
+        nbins = np.maximum(1, np.floor(BIN_REACH * extent / delta)).astype(np.int64)
         out = np.empty(len(s), dtype=np.int64)
         kernels.bin_index(s, lo_ext, nbins / extent, nbins, out)
         return out, nbins
 
     def build(self, x, bins, nbins, n_local, keys):
         """Rebuild from positions x (owned first, then ghosts) and slot keys."""
-        order = np.argsort(keys, kind="stable")
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        self.start = np.empty(n_local + 1, dtype=np.int64)
         if len(self.index) < 16 * max(n_local, 1):
-            self.index = np.empty(80 * max(n_local, 1), dtype=np.int32)
+            self.index = np.empty(100 * max(n_local, 1), dtype=np.int32)
+        self.start = np.empty(n_local + 1, dtype=np.int64)
+        reach = np.full(3, BIN_REACH, dtype=np.int64)
         while True:
-            n = kernels.build_full_list(x, bins, n_local, nbins, self.list_cutoff ** 2,
-                                        rank, order, self.start, self.index)
+            n = kernels.build_full_list(x, bins, n_local, nbins, reach, self.list_cutoff ** 2,
+                                        self.start, self.index)
             if n >= 0:
                 break
             self.index = np.empty(2 * len(self.index), dtype=np.int32)
+        kernels.sort_rows(self.start, self.index, n_local, len(x), np.argsort(keys))
         self.n_pairs = int(n)
         self.builds += 1
