@@ -191,7 +191,9 @@ class ThermoObserver:
         self.t0 = time.perf_counter()
         self.mode = progress
         if progress == "auto":
-            self.mode = "bar" if sys.stdout.isatty() else "lines"
+            # mpirun hands ranks a pseudo-terminal even in batch jobs: ask TERM too.
+            interactive = sys.stdout.isatty() and os.environ.get("TERM", "dumb") != "dumb"
+            self.mode = "bar" if interactive else "lines"
         self.file = None
         if sim.comm.rank == 0:
             self.file = open(path, "w")

@@ -44,7 +44,7 @@ CASES = {
 }
 
 
-@pytest.mark.mpi(min_size=2)
+@pytest.mark.mpi
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bitwise_identical_on_any_rank_count(case):
     world = MPI.COMM_WORLD
