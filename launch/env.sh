@@ -10,7 +10,7 @@
 
 _hpcms_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 _hpcms_venv=${HPCMS_VENV:-$_hpcms_root/.venv}
-_hpcms_debs="openmpi-bin libopenmpi-dev python3-mpi4py python3-petsc4py python3-h5py-mpi python3-numba python3-pytest python3-pytest-mpi python3-venv python3-setuptools"
+_hpcms_debs="openmpi-bin libopenmpi-dev python3-mpi4py python3-petsc4py python3-h5py-mpi python3-numba python3-pytest python3-pytest-mpi python3-venv python3-setuptools python3-matplotlib"
 
 _hpcms_have_debs() {
     dpkg-query -W -f='${Status}\n' $_hpcms_debs 2>/dev/null | grep -vc "install ok installed" | grep -qx 0

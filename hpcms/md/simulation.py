@@ -50,14 +50,18 @@ class Simulation:
         return self.step * self.dt
 
     def compute_forces(self, with_energy=False):
-        """Pair forces on owned particles (and per-particle energy and virial)."""
+        """Pair forces on owned particles into system.f, or instead (with_energy)
+        per-particle energy and virial, leaving system.f alone."""
         s = self.system
         nl = s.neighbors
         if with_energy:
             if len(self.energy) != s.n_local:
                 self.energy = np.empty(s.n_local)
                 self.virial = np.empty((s.n_local, 6))
-            self.pair.compute(s.x, s.types, s.n_local, nl.start, nl.index, s.f,
+                self._scratch_f = np.empty((s.n_local, 3))
+            # s.f carries the integrator's post_force terms (Langevin) into the
+            # next step: measuring must not touch it.
+            self.pair.compute(s.x, s.types, s.n_local, nl.start, nl.index, self._scratch_f,
                               self.energy, self.virial)
         else:
             self.pair.compute(s.x, s.types, s.n_local, nl.start, nl.index, s.f)
