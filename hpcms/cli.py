@@ -38,11 +38,27 @@ def _parser():
     return p
 
 
+def _keys():
+    """The deck reference: sections from their dataclasses, styles from their registries."""
+    from .config.deck import reference
+    from .md.integrate import INTEGRATOR_STYLES
+    from .md.pair import PAIR_STYLES, POTENTIAL_KEYS
+
+    lines = [reference(), "[potential]",
+             "  keys: " + ", ".join(POTENTIAL_KEYS) + "; style one of " + ", ".join(PAIR_STYLES)]
+    for name, cls in PAIR_STYLES.items():
+        lines.append(f"  [[potential.pair]] for {name}: types = [i, j], "
+                     + ", ".join(cls.coefficients) + ", cutoff (optional)")
+    lines += ["", "[integrator]"]
+    for name, cls in INTEGRATOR_STYLES.items():
+        lines.append(f"  style = {name!r}: " + ", ".join(cls.keys))
+    return "\n".join(lines)
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.command == "keys":
-        from .config.deck import reference
-        print(reference())
+        print(_keys())
         return 0
     if args.command == "info":
         from .io.info import describe

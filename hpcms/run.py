@@ -19,7 +19,7 @@ import numpy as np
 
 from . import __version__
 from .config.deck import Deck
-from .config.errors import DeckError
+from .config.errors import DeckError, RunError
 from .md.integrate import initial_velocities, make_integrator
 from .md.pair import make_pair_force
 from .md.simulation import Simulation
@@ -64,9 +64,8 @@ def build_structure(deck: Deck) -> Structure:
     """The initial structure the deck asks for (not collective; rank 0 calls it)."""
     sysd = deck.system
     if sysd.file:
-        path = sysd.file
-        if not os.path.isabs(path):
-            path = str(Path(deck.path).parent / path) if not Path(path).exists() else path
+        # A relative path is relative to the deck's directory.
+        path = str(Path(deck.path).parent / sysd.file)
         st = read_structure(path, sysd.format or None, key="system.file")
     else:
         st = build_lattice(sysd.lattice, sysd.cells, density=sysd.density or None,
@@ -266,8 +265,13 @@ def execute(comm, deck: Deck, *, echo=True):
     thermo = ThermoObserver(sim, out / "thermo.csv", deck.output.thermo_every, log,
                             deck.output.progress if echo else "off", deck.run.steps)
     thermo(sim)
-    loop = sim.run(deck.run.steps, [thermo])
-    thermo.close()
+    try:
+        loop = sim.run(deck.run.steps, [thermo])
+    except RunError as e:
+        log(f"run stopped: {e}")
+        raise
+    finally:
+        thermo.close()
     timing = _timing(comm, sim, loop, time.perf_counter() - t_start, imbalance, deck.run.steps)
     if comm.rank == 0:
         (out / "timing.json").write_text(json.dumps(timing, indent=2))

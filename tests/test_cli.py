@@ -215,8 +215,6 @@ def test_keys_prints_every_section_and_key(tmp_path):
             assert re.search(rf"^\s+{f.name} = ", result.stdout, re.M), (name, f.name)
 
 
-@pytest.mark.xfail(strict=True, reason="`hpcms keys` documents only the dataclass sections; "
-                                       "[potential] and [integrator] are missing")
 def test_keys_prints_the_styled_sections(tmp_path):
     result = hpcms("keys", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -540,3 +538,27 @@ def test_fault_on_4_ranks_matches_serial(kind, tmp_path):
                      ranks=4)
     message, _, _ = _check_fault(serial)
     assert _check_fault(parallel)[0] == message  # same step, same particle, same words
+
+
+# --- sparse systems --------------------------------------------------------------
+
+
+@needs_mpirun
+def test_ranks_without_particles(tmp_path):
+    """Two atoms in a box 10 sigma wide on 4 ranks: most ranks own nothing, and
+    the run still matches the serial one row for row."""
+    (tmp_path / "two.data").write_text(
+        "two atoms\n\n2 atoms\n1 atom types\n\n"
+        "0.0 10.0 xlo xhi\n0.0 10.0 ylo yhi\n0.0 10.0 zlo zhi\n\n"
+        "Atoms # atomic\n\n1 1 1.0 1.0 1.0\n2 1 2.2 1.0 1.0\n")
+    deck = write_deck(tmp_path / "two.toml", run={"steps": 10}, output={"thermo_every": 5},
+                      system={"lattice": None, "density": None, "cells": None,
+                              "temperature": None, "file": "two.data"})
+    serial = hpcms("run", deck, "--quiet", "--set", 'run.output="serial"', cwd=tmp_path)
+    parallel = hpcms("run", deck, "--quiet", "--set", 'run.output="parallel"', cwd=tmp_path,
+                     ranks=4)
+    for result in (serial, parallel):
+        assert result.returncode == 0, result.stdout + result.stderr
+    thermo = (tmp_path / "serial" / "thermo.csv").read_text()
+    assert len(thermo.splitlines()) == 1 + 3
+    assert (tmp_path / "parallel" / "thermo.csv").read_text() == thermo

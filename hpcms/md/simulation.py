@@ -39,6 +39,7 @@ class Simulation:
         self._stale = 0
         self.energy = np.empty(0)
         self.virial = np.empty((0, 6))
+        self._scratch_f = np.empty((0, 3))
         self._forces_current = False
 
     @property

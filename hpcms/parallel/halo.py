@@ -18,9 +18,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from mpi4py import MPI
 
 from . import _halo_kernels as kernels
+from .rows import send_rows
 
 # Columns of a ghost record sent at build time.
 _S, _X, _IMG, _ID, _TYPE, _WIDTH = slice(0, 3), slice(3, 6), slice(6, 9), 9, 10, 11
@@ -167,22 +167,7 @@ def migrate(domain, s, arrays):
     """Send every owned particle to the rank that owns its fractional position.
 
     `s` is (n, 3) fractional coordinates wrapped into [0, 1); `arrays` is a
-    list of per-particle arrays sent along.  Returns the received arrays in
-    order of source rank.  Collective on `domain.comm`.
+    list of per-particle arrays sent along.  Returns the received arrays.
+    Collective on `domain.comm`.
     """
-    comm = domain.comm
-    dest = domain.owner(s)
-    order = np.argsort(dest, kind="stable")
-    send_counts = np.bincount(dest, minlength=comm.size).astype(np.int64)
-    recv_counts = np.empty_like(send_counts)
-    comm.Alltoall(send_counts, recv_counts)
-    n_new = int(recv_counts.sum())
-    out = []
-    for a in arrays:
-        a = np.ascontiguousarray(a[order])
-        item_bytes = a.dtype.itemsize * int(np.prod(a.shape[1:], dtype=np.int64))
-        recv = np.empty((n_new,) + a.shape[1:], dtype=a.dtype)
-        comm.Alltoallv([a.view(np.uint8).reshape(-1), send_counts * item_bytes, MPI.BYTE],
-                       [recv.view(np.uint8).reshape(-1), recv_counts * item_bytes, MPI.BYTE])
-        out.append(recv)
-    return out
+    return send_rows(domain.comm, domain.owner(s), arrays)
