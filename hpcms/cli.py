@@ -2,7 +2,9 @@
 
 Deck errors print one line naming the key, the value and what is allowed, and
 exit with status 2 on every rank.  A fault during a run prints the step and
-the culprit and exits with status 3.  Anything unexpected aborts all ranks
+the culprit and exits with status 3.  A run stopped by SIGTERM, SIGUSR1 or its
+wall-clock limit writes a checkpoint and exits with status 75: continue it
+with `--resume`.  Anything unexpected aborts all ranks
 (MPI_Abort) instead of leaving some of them waiting in a collective.
 """
 
@@ -32,6 +34,14 @@ def _parser():
                         help="override a deck value: dotted key, TOML value "
                              "(--set system.cells=[8,8,8] --set run.output=\"runs/a\")")
     run.add_argument("--quiet", action="store_true", help="no progress output on stdout")
+    run.add_argument("--resume", action="store_true",
+                     help="continue from the newest valid checkpoint in the output directory")
+    run.add_argument("--restart", metavar="FILE", help="continue from this checkpoint file")
+    run.add_argument("--force", action="store_true",
+                     help="continue even though the deck changes keys that alter the trajectory")
+    run.add_argument("--max-hours", type=float, metavar="H",
+                     help="checkpoint and stop (exit 75) before H hours of wall time "
+                          "(overrides run.max_hours)")
     info = sub.add_parser("info", help="describe an output file or run directory")
     info.add_argument("path")
     sub.add_parser("keys", help="print the deck reference: every key, default and unit")
@@ -99,8 +109,19 @@ def _run(comm, args):
             print(f"{args.deck}: ok ({plan.n_global} particles, {plan.n_types} type(s), "
                   f"rank grid {plan.grid})")
         return 0
-    execute(comm, deck, echo=not args.quiet)
-    return 0
+    from .outputs import StopWatch
+
+    if args.max_hours is not None and not args.max_hours >= 0:
+        raise DeckError("--max-hours", args.max_hours, "must be >= 0")
+    hours = deck.run.max_hours if args.max_hours is None else args.max_hours
+    # SIGTERM / SIGUSR1 (SLURM's --signal) ask for a checkpoint and exit 75.
+    watch = StopWatch(hours).install()
+    try:
+        _, status = execute(comm, deck, echo=not args.quiet, resume=args.resume,
+                            restart=args.restart, force=args.force, stop_watch=watch)
+    finally:
+        watch.uninstall()
+    return status
 
 
 def entry():

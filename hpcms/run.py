@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .config.deck import Deck
+from .config.deck import Deck, physics_differences
 from .config.errors import DeckError, RunError
 from .md.integrate import initial_velocities, make_integrator
 from .md.pair import make_pair_force
 from .md.simulation import Simulation
-from .md.thermo import COLUMNS
+from .io import checkpoint
+from .outputs import EXIT_RESUMABLE, CheckpointObserver, Log, StopWatch, ThermoObserver
 from .parallel.box import Box
 from .parallel.domain import choose_grid
 from .particles.lattice import build_lattice
@@ -110,11 +111,20 @@ class Plan:
     structure: Structure | None  # rank 0 only
 
 
-def prepare(comm, deck: Deck) -> Plan:
-    """Validate everything the run depends on.  Collective; DeckError on all ranks."""
-    st = on_root(comm, build_structure, deck)
-    header = on_root(comm, lambda: (st.cell, st.origin, st.n_types, len(st.ids), masses(deck, st)))
-    cell, origin, n_types, n_global, mass_by_type = comm.bcast(header, root=0)
+def prepare(comm, deck: Deck, ckpt=None) -> Plan:
+    """Validate everything the run depends on.  Collective; DeckError on all ranks.
+
+    From a checkpoint, the box, particle count and masses are the checkpoint's.
+    """
+    if ckpt is None:
+        st = on_root(comm, build_structure, deck)
+        header = on_root(comm, lambda: (st.cell, st.origin, st.n_types, len(st.ids),
+                                        masses(deck, st)))
+        cell, origin, n_types, n_global, mass_by_type = comm.bcast(header, root=0)
+    else:
+        st = None
+        mass_by_type = np.asarray(ckpt.state["system"]["mass_by_type"], dtype=float)
+        cell, origin, n_types, n_global = ckpt.cell, ckpt.origin, len(mass_by_type), ckpt.n_global
     box = Box(cell, origin)
     pair = agree(comm, make_pair_force, deck.potential, n_types)
     half_width = 0.5 * float(box.widths.min())
@@ -129,8 +139,11 @@ def prepare(comm, deck: Deck) -> Plan:
     return Plan(deck, box, n_types, n_global, mass_by_type, grid, st if comm.rank == 0 else None)
 
 
-def build_simulation(comm, plan: Plan) -> Simulation:
-    """Distribute the structure and set up forces and integrator.  Collective."""
+def build_simulation(comm, plan: Plan, ckpt=None) -> Simulation:
+    """Distribute the particles (structure or checkpoint), set up forces and integrator.
+
+    Collective.
+    """
     deck, st = plan.deck, plan.structure
     pair = make_pair_force(deck.potential, plan.n_types)
     dof = max(3 * plan.n_global - 3, 1)
@@ -139,96 +152,31 @@ def build_simulation(comm, plan: Plan) -> Simulation:
     nb = deck.neighbor
     system = ParticleSystem(comm, plan.box, plan.mass_by_type, pair.cutoff_max, nb.skin,
                             every=nb.every, check=nb.check, grid=plan.grid)
+    tail = bool(deck.potential.get("tail", False))
+    sim = Simulation(system, pair, integ, dof=dof, tail=tail)
+    if ckpt is not None:
+        p = ckpt.particles
+        # Positions were wrapped when the checkpoint's step rebuilt its lists;
+        # forces include what the integrator added (Langevin) at that step.
+        system.scatter(p["position"], p["velocity"], p["id"], p["type"], p["image"],
+                       f=p["force"], step=ckpt.step, wrap=False)
+        integ.load_state_dict(ckpt.state.get("integrator", {}))
+        sim.step = ckpt.step
+        return sim
     if comm.rank == 0:
         v = st.velocities if st.velocities is not None else np.zeros_like(st.positions)
         system.scatter(st.positions, v, st.ids, st.types, st.images)
     else:
         system.scatter(np.empty((0, 3)), np.empty((0, 3)), np.empty(0, np.int64),
                        np.empty(0, np.int32))
-    if deck.system.temperature >= 0.0:
-        if deck.system.temperature > 0.0:
-            system.v[...] = initial_velocities(system.comm, deck.run.seed, system.ids[: system.n_local],
-                                               system.mass, deck.system.temperature, dof)
-        else:
-            system.v[...] = 0.0
-    tail = bool(deck.potential.get("tail", False))
-    sim = Simulation(system, pair, integ, dof=dof, tail=tail)
+    if deck.system.temperature > 0.0:
+        system.v[...] = initial_velocities(system.comm, deck.run.seed,
+                                           system.ids[: system.n_local], system.mass,
+                                           deck.system.temperature, dof)
+    elif deck.system.temperature == 0.0:
+        system.v[...] = 0.0
     sim.setup()
     return sim
-
-
-class Log:
-    """The run's log on rank 0: log.txt and stdout.  Other ranks stay silent."""
-
-    def __init__(self, comm, path=None, echo=True):
-        self.active = comm.rank == 0
-        self.echo = echo
-        self.file = open(path, "a") if (self.active and path) else None
-
-    def __call__(self, message=""):
-        if not self.active:
-            return
-        if self.echo:
-            print(message, flush=True)
-        if self.file:
-            self.file.write(message + "\n")
-            self.file.flush()
-
-    def close(self):
-        if self.file:
-            self.file.close()
-
-
-class ThermoObserver:
-    """Writes thermo.csv rows and a progress line every `every` steps (and at the end)."""
-
-    def __init__(self, sim, path, every, log, progress, total_steps):
-        self.every = every
-        self.log = log
-        self.total = total_steps
-        self.start_step = sim.step
-        self.t0 = time.perf_counter()
-        self.mode = progress
-        if progress == "auto":
-            # mpirun hands ranks a pseudo-terminal even in batch jobs: ask TERM too.
-            interactive = sys.stdout.isatty() and os.environ.get("TERM", "dumb") != "dumb"
-            self.mode = "bar" if interactive else "lines"
-        self.file = None
-        if sim.comm.rank == 0:
-            self.file = open(path, "w")
-            self.file.write(",".join(COLUMNS) + "\n")
-
-    def due(self, step, end):
-        return step == end or (self.every > 0 and step % self.every == 0)
-
-    def __call__(self, sim):
-        th = sim.thermo()
-        if self.file is None:
-            return
-        self.file.write(",".join(repr(v) for v in th.row()) + "\n")
-        self.file.flush()
-        done = sim.step - self.start_step
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / done * (self.total - done) if done else 0.0
-        line = (f"step {th.step:>8d}  T {th.temperature:.5f}  E {th.total_energy:.7f}  "
-                f"Epot {th.potential_energy:.7f}  P {th.pressure:.5f}")
-        if self.mode == "bar":
-            frac = done / self.total if self.total else 1.0
-            bar = "#" * int(30 * frac)
-            sys.stdout.write(f"\r[{bar:<30s}] {100 * frac:5.1f}%  {line}  ETA {eta:6.0f}s")
-            sys.stdout.flush()
-            if self.log.file:
-                self.log.file.write(line + "\n")
-            if done == self.total:
-                sys.stdout.write("\n")
-        elif self.mode == "lines":
-            self.log(f"{line}  ({100 * done / max(self.total, 1):.0f}%, ETA {eta:.0f} s)")
-        elif self.log.file:
-            self.log.file.write(line + "\n")
-
-    def close(self):
-        if self.file:
-            self.file.close()
 
 
 def output_dir_free(path):
@@ -239,45 +187,85 @@ def output_dir_free(path):
                         "run.output (--set run.output=...) or remove it: runs are never overwritten")
 
 
-def execute(comm, deck: Deck, *, echo=True):
-    """Validate, create the output directory, run, write thermo.csv and timing.json.
+def execute(comm, deck: Deck, *, echo=True, resume=False, restart=None, force=False,
+            max_hours=None, stop_watch=None):
+    """Validate, set up (fresh or from a checkpoint), run, write outputs.
 
-    Collective on `comm`.  Returns the Simulation (for tests and scripts).
+    Fresh runs refuse an existing non-empty output directory.  `resume`
+    continues from the newest valid checkpoint in the output directory,
+    `restart` from a given checkpoint file; a deck that changes the physics
+    is refused unless `force`.  Collective on `comm`.  Returns (sim, status)
+    with status EXIT_RESUMABLE when a stop request wrote a checkpoint.
     """
     t_start = time.perf_counter()
-    on_root(comm, output_dir_free, deck.run.output)
-    plan = prepare(comm, deck)
     out = Path(deck.run.output)
+    continuing = resume or restart is not None
+    if not continuing:
+        on_root(comm, output_dir_free, deck.run.output)
+    ckpt, changed = None, []
+    if continuing:
+        ckpt = (checkpoint.read(comm, restart) if restart is not None else
+                checkpoint.newest_valid(comm, out, log=lambda m: print(m, file=sys.stderr)))
+        if ckpt is None:
+            raise DeckError("--resume", str(out), "has no valid checkpoint to resume from; "
+                            "start a fresh run (without --resume)")
+        changed = physics_differences(ckpt.deck, deck.raw)
+        if changed and not force:
+            raise DeckError("deck", deck.path, "changes keys that alter the trajectory since the "
+                            f"checkpoint: {', '.join(changed)}; restore them or pass --force")
+    plan = prepare(comm, deck, ckpt)
     if comm.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "deck.json").write_text(json.dumps(deck.raw, indent=2, default=str))
+        if ckpt is not None:
+            ThermoObserver.truncate(out / "thermo.csv", ckpt.step)
     comm.Barrier()
     log = Log(comm, out / "log.txt", echo=echo)
     log(f"hpcms {__version__}: {deck.run.kind} run of {deck.path} on {comm.size} rank(s)")
-    sim = build_simulation(comm, plan)
+    sim = build_simulation(comm, plan, ckpt)
+    if ckpt is not None:
+        log(f"continuing from {ckpt.path} (step {ckpt.step}, written by {ckpt.ranks} rank(s))"
+            + (" with --force" if changed else ""))
     s = sim.system
     imbalance = _imbalance(comm, s.n_local)
+    remaining = max(deck.run.steps - sim.step, 0)
     log(f"{s.n_global} particles, {plan.n_types} type(s), box {plan.box.cell.tolist()}")
     log(f"rank grid {s.domain.dims.tolist()}, ghost hops {s.halo.hops}, "
         f"particles per rank max/mean {imbalance:.3f}")
     log(f"pair {sim.pair.style} cutoff {sim.pair.cutoff_max} skin {s.neighbors.skin}, "
-        f"integrator {sim.integrator.style} dt {sim.dt}, {deck.run.steps} steps")
+        f"integrator {sim.integrator.style} dt {sim.dt}, steps {sim.step} to {deck.run.steps}")
     thermo = ThermoObserver(sim, out / "thermo.csv", deck.output.thermo_every, log,
-                            deck.output.progress if echo else "off", deck.run.steps)
-    thermo(sim)
+                            deck.output.progress if echo else "off", remaining)
+    # Always present: with checkpoint_every = 0 it writes only on a stop request.
+    ckpts = CheckpointObserver(sim, out, deck.output.checkpoint_every,
+                               deck.output.checkpoint_keep, deck.run.steps, deck.raw,
+                               deck.run.seed, deck.run.kind, plan.mass_by_type, log)
+    observers = [thermo, ckpts]
+    hours = deck.run.max_hours if max_hours is None else max_hours
+    watch = stop_watch or StopWatch(hours)
+    watch.checkpoint_seconds = lambda: ckpts.last_seconds
+    if ckpt is None:
+        thermo(sim)
     try:
-        loop = sim.run(deck.run.steps, [thermo])
+        loop = sim.run(remaining, observers, watch.flag)
     except RunError as e:
         log(f"run stopped: {e}")
         raise
     finally:
         thermo.close()
-    timing = _timing(comm, sim, loop, time.perf_counter() - t_start, imbalance, deck.run.steps)
+    timing = _timing(comm, sim, loop, time.perf_counter() - t_start, imbalance, remaining)
     if comm.rank == 0:
         (out / "timing.json").write_text(json.dumps(timing, indent=2))
     _log_timing(log, timing)
+    status = 0
+    if sim.stop_requested:
+        status = EXIT_RESUMABLE
+        reasons = comm.allgather(watch.received)
+        why = next((r for r in reasons if r), "a stop request")
+        log(f"stopped at step {sim.step} on {why}: checkpoint written; continue with "
+            f"--resume (exit status {EXIT_RESUMABLE})")
     log.close()
-    return sim
+    return sim, status
 
 
 def _imbalance(comm, n_local):

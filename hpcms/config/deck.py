@@ -43,6 +43,9 @@ class RunSection:
     seed: int = key(12345, "seed of every random number (velocities, thermostats)",
                     kind=int, minimum=0)
     output: str = key("", "output directory; default runs/<deck name>", kind=str)
+    max_hours: float = key(0.0, "write a checkpoint and stop (exit 75, resumable) before this "
+                                "much wall time has passed (0: no limit)", "h",
+                           kind=float, minimum=0.0)
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,9 @@ class OutputSection:
                                  "(0: only first and last)", "steps", kind=int, minimum=0)
     trajectory_every: int = key(0, "write an H5MD trajectory frame every N steps (0: none)",
                                 "steps", kind=int, minimum=0)
-    checkpoint_every: int = key(0, "write a checkpoint every N steps (0: none)", "steps",
-                                kind=int, minimum=0)
+    checkpoint_every: int = key(0, "write a checkpoint every N steps and at the end (0: none)",
+                                "steps", kind=int, minimum=0)
+    checkpoint_keep: int = key(2, "keep this many newest checkpoints", kind=int, minimum=1)
     progress: str = key("auto", "progress display on rank 0: a bar on a terminal, lines in a log",
                         choices=("auto", "bar", "lines", "off"))
 
@@ -233,11 +237,9 @@ def deck_from_table(raw: dict, path: str = "deck") -> Deck:
     if bool(system.lattice) == bool(system.file):
         raise DeckError("system.lattice", system.lattice,
                         "give exactly one of system.lattice and system.file")
-    for name in ("trajectory_every", "checkpoint_every"):
-        value = getattr(sections["output"], name)
-        if value:
-            raise DeckError(f"output.{name}", value, "must be 0: trajectories and checkpoints "
-                            "are not available in this version yet")
+    if sections["output"].trajectory_every:
+        raise DeckError("output.trajectory_every", sections["output"].trajectory_every,
+                        "must be 0: trajectories are not available in this version yet")
     run = sections["run"]
     if not run.output:
         stem = Path(path).stem or "run"
@@ -261,3 +263,23 @@ def reference() -> str:
             lines.append(f"  {f.name} = {default!r}{unit}: {meta['doc']}{allowed}")
         lines.append("")
     return "\n".join(lines)
+
+
+# Keys a restart may change: they do not touch the trajectory.
+RESTART_FREE = ("run.steps", "run.output", "run.max_hours", "output.", "parallel.")
+
+
+def physics_differences(old: dict, new: dict):
+    """Dotted keys whose values differ between two deck tables, except RESTART_FREE ones."""
+    def flat(table, prefix=""):
+        out = {}
+        for k, v in table.items():
+            name = f"{prefix}{k}"
+            if isinstance(v, dict):
+                out.update(flat(v, name + "."))
+            else:
+                out[name] = v
+        return out
+    a, b = flat(old), flat(new)
+    return sorted(k for k in set(a) | set(b)
+                  if a.get(k) != b.get(k) and not k.startswith(RESTART_FREE))

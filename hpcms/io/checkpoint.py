@@ -33,7 +33,7 @@ from mpi4py import MPI
 
 from .. import __version__
 from ..config.errors import DeckError
-from .hdf5 import read_rows, write_rows
+from .hdf5 import open_file, read_rows, write_rows
 from .slabs import block_bounds, global_rows, to_slabs
 
 FORMAT = "hpcms-checkpoint"
@@ -118,7 +118,7 @@ def write(comm, directory, *, step, time, kind, seed, deck, cell, origin,
     n_global = comm.allreduce(len(ids), op=MPI.SUM)
     rows = global_rows(comm, ids)
     lo, hi, slab = to_slabs(comm, rows, n_global, [ids, types, x, v, f, image])
-    with h5py.File(tmp, "w", driver="mpio", comm=comm) as h5:
+    with open_file(tmp, "w", comm) as h5:
         h5.attrs.update(format=FORMAT, version=VERSION, hpcms_version=__version__, kind=kind,
                         step=step, time=time, n_global=n_global, ranks=comm.size, seed=seed,
                         deck=json.dumps(deck, default=str))
@@ -177,7 +177,7 @@ def read(comm, path):
 
 
 def _read(comm, path):
-    with h5py.File(path, "r", driver="mpio", comm=comm) as h5:
+    with open_file(path, "r", comm) as h5:
         a = h5.attrs
         if a.get("format") != FORMAT:
             raise CheckpointError(path, f"is not an hpcms checkpoint (format {a.get('format')!r})")

@@ -11,6 +11,19 @@ import h5py
 import numpy as np
 
 
+def open_file(path, mode, comm):
+    """h5py.File on `comm` with the mpio driver; plain when h5py lacks MPI and comm has one rank.
+
+    Collective.
+    """
+    if h5py.get_config().mpi:
+        return h5py.File(path, mode, driver="mpio", comm=comm)
+    if comm.size == 1:
+        return h5py.File(path, mode)
+    raise RuntimeError("h5py was built without MPI: parallel HDF5 is needed on several ranks "
+                       "(Debian: python3-h5py-mpi, selected with H5PY_ALWAYS_USE_MPI=1)")
+
+
 def _collective():
     dxpl = h5py.h5p.create(h5py.h5p.DATASET_XFER)
     if h5py.get_config().mpi:

@@ -37,6 +37,7 @@ class Simulation:
         self.timers = Timers()
         self.dangerous_builds = 0
         self._stale = 0
+        self.stop_requested = False
         self.energy = np.empty(0)
         self.virial = np.empty((0, 6))
         self._scratch_f = np.empty((0, 3))
@@ -87,15 +88,21 @@ class Simulation:
                        n_global=s.n_global, dof=self.dof, volume=s.box.volume,
                        tail_energy=tail_e, tail_pressure=tail_p)
 
-    def advance(self):
-        """Take one time step.  Collective."""
+    def advance(self, rebuild=False, stop_flag=0.0):
+        """Take one time step.  Collective.
+
+        `rebuild` forces a list rebuild at this step (checkpoints are written
+        at rebuild steps, so that a restart wraps positions where the original
+        run did).  `stop_flag` > 0 on any rank sets `stop_requested` on all
+        ranks and forces the rebuild too.
+        """
         s, integ, t = self.system, self.integrator, self.timers
         step = self.step + 1
         n = s.n_local
         with t("integrate"):
             integ.initial_integrate(step, s.x[:n], s.v, s.f, s.mass)
         with t("neighbor"):
-            rebuild = self._check(step)
+            rebuild = self._check(step, stop_flag) or rebuild or self.stop_requested
         if rebuild:
             with t("neighbor"):
                 s.reneighbor(step)
@@ -112,11 +119,12 @@ class Simulation:
             integ.final_integrate(step, s.v, s.f, s.mass)
         self.step = step
 
-    def _check(self, step):
+    def _check(self, step, stop_flag):
         """Whether to rebuild the lists now; stop on non-finite or runaway particles."""
         s = self.system
         nl = s.neighbors
-        moved, culprit = s.displacement()
+        moved, culprit, flag = s.displacement(stop_flag)
+        self.stop_requested = self.stop_requested or flag > 0.0
         if culprit >= 0:
             raise RunError(step, f"particle {culprit} has a non-finite position "
                                  "(a force or velocity blew up; reduce dt or check the structure)")
@@ -144,17 +152,23 @@ class Simulation:
         local = (float(d2[k]) if n else -1.0, int(s.ids[k]) if n else -1)
         return self.comm.allreduce(local, op=MPI.MAXLOC)[1]
 
-    def run(self, n_steps, observers=()):
-        """Advance n_steps, calling each observer(sim) whose `due(step)` is true.
+    def run(self, n_steps, observers=(), stop_flag=lambda: 0.0):
+        """Advance n_steps, calling each observer(sim) whose `due(step, end)` is true.
 
-        Returns the wall seconds of the loop.  Collective.
+        Observers with `needs_rebuild(step)` true force a list rebuild at that
+        step.  `stop_flag()` is polled every step; when any rank returns > 0
+        the loop ends after this step with `stop_requested` set (observers
+        see it and may checkpoint).  Returns the wall seconds of the loop.
+        Collective.
         """
         end = self.step + n_steps
         t0 = _time.perf_counter()
-        while self.step < end:
-            self.advance()
+        while self.step < end and not self.stop_requested:
+            upcoming = self.step + 1
+            rebuild = any(obs.needs_rebuild(upcoming) for obs in observers)
+            self.advance(rebuild, stop_flag())
             for obs in observers:
-                if obs.due(self.step, end):
+                if obs.due(self.step, end) or self.stop_requested:
                     with self.timers("output"):
                         obs(self)
         return _time.perf_counter() - t0

@@ -24,3 +24,14 @@ def wrap(x, origin, inverse, cell, image, s_out):
                 for c in range(3):
                     x[i, c] -= k * cell[c, d]
                 image[i, d] += np.int64(k)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def fractional(x, origin, inverse, s_out):
+    """Fractional coordinates, computed exactly as `wrap` computes them."""
+    for i in range(x.shape[0]):
+        r0 = x[i, 0] - origin[0]
+        r1 = x[i, 1] - origin[1]
+        r2 = x[i, 2] - origin[2]
+        for d in range(3):
+            s_out[i, d] = (inverse[d, 0] * r0 + inverse[d, 1] * r1) + inverse[d, 2] * r2

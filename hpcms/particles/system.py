@@ -51,8 +51,13 @@ class ParticleSystem:
     def x_local(self):
         return self.x[: self.n_local]
 
-    def scatter(self, x, v, ids, types, image=None):
-        """Distribute particles given on any ranks to their owners, build ghosts and lists."""
+    def scatter(self, x, v, ids, types, image=None, *, f=None, step=0, wrap=True):
+        """Distribute particles given on any ranks to their owners, build ghosts and lists.
+
+        `f` carries forces along (a restart continues with the checkpointed
+        forces); `wrap=False` keeps positions as given (they were wrapped when
+        the checkpoint's step rebuilt its lists).
+        """
         n = len(ids)
         self.x = np.ascontiguousarray(x, dtype=np.float64).reshape(n, 3)
         self.v = np.ascontiguousarray(v, dtype=np.float64).reshape(n, 3)
@@ -60,19 +65,27 @@ class ParticleSystem:
         self.types = np.ascontiguousarray(types, dtype=np.int32)
         self.image = (np.zeros((n, 3), dtype=np.int64) if image is None
                       else np.ascontiguousarray(image, dtype=np.int64))
+        self.f = np.zeros((n, 3)) if f is None else np.ascontiguousarray(f, dtype=np.float64)
         self.n_local = n
         self.n_global = self.comm.allreduce(n, op=MPI.SUM)
-        self.reneighbor(step=0)
+        self.reneighbor(step, wrap=wrap, carry_forces=f is not None)
 
-    def reneighbor(self, step):
+    def reneighbor(self, step, *, wrap=True, carry_forces=False):
         """Wrap, migrate, sort, rebuild ghosts and the Verlet list."""
         n = self.n_local
         x = np.ascontiguousarray(self.x[:n])
         s = np.empty((n, 3))
         image = self.image.copy()
-        kernels.wrap(x, self.box.origin, self.box.inverse, self.box.cell, image, s)
-        x, s, v, ids, types, image = migrate(
-            self.domain, s, [x, s, self.v, self.ids[:n], self.types[:n], image])
+        if wrap:
+            kernels.wrap(x, self.box.origin, self.box.inverse, self.box.cell, image, s)
+        else:
+            kernels.fractional(x, self.box.origin, self.box.inverse, s)
+        carried = [x, s, self.v, self.ids[:n], self.types[:n], image]
+        if carry_forces:
+            carried.append(self.f)
+        carried = migrate(self.domain, s, carried)
+        x, s, v, ids, types, image = carried[:6]
+        f = carried[6] if carry_forces else None
         n = len(ids)
         # Spatial sort: neighbours in memory are neighbours in space.
         bins, nbins = self.neighbors.bins(self.box, self.domain.lo, self.domain.hi, s)
@@ -88,7 +101,9 @@ class ParticleSystem:
         self.types = np.concatenate([types, ghost_types])
         self.image = np.ascontiguousarray(image)
         self.mass = self.mass_by_type[types]
-        if len(self.f) != n:
+        if f is not None:
+            self.f = np.ascontiguousarray(f[order])
+        elif len(self.f) != n:
             self.f = np.zeros((n, 3))
         all_s = np.concatenate([s, ghost_s])
         all_bins, nbins = self.neighbors.bins(self.box, self.domain.lo, self.domain.hi, all_s)
@@ -101,18 +116,21 @@ class ParticleSystem:
         """Refresh ghost positions from their owners."""
         self.halo.update_positions(self.x)
 
-    def displacement(self):
-        """Global largest displacement since the last build, and a non-finite culprit.
+    def displacement(self, flag=0.0):
+        """Global largest displacement since the last build, a non-finite culprit, a flag.
 
-        Returns (max_displacement, culprit_id) where culprit_id is the smallest
-        id of a particle with a non-finite position, or -1.  Collective.
+        Returns (max_displacement, culprit_id, max_flag): culprit_id is the
+        smallest id of a particle with a non-finite position, or -1; max_flag
+        is the largest `flag` any rank passed (ranks agree on a stop request
+        in the same reduction).  Collective.
         """
         worst, bad = nkernels.displacement_check(self.x, self.x_ref, self.n_local)
         # Ids are below 2**51, so -id travels exactly as a float in a MAX.
-        local = np.array([worst, -float(self.ids[bad]) if bad >= 0 else -np.inf])
-        total = np.empty(2)
+        local = np.array([worst, -float(self.ids[bad]) if bad >= 0 else -np.inf, flag])
+        total = np.empty(3)
         self.comm.Allreduce(local, total, op=MPI.MAX)
-        return float(np.sqrt(total[0])), (int(-total[1]) if np.isfinite(total[1]) else -1)
+        culprit = int(-total[1]) if np.isfinite(total[1]) else -1
+        return float(np.sqrt(total[0])), culprit, float(total[2])
 
     def gather(self, *arrays, root=0):
         """Owned-particle arrays gathered on `root`, ordered by global id.  Collective."""
