@@ -202,7 +202,6 @@ class H5MDWriter:
         self.comm = comm
         self.path = str(path)
         self.file = f
-        self._mpi = mpi
         self._dxpl = None
         if mpi:
             self._dxpl = h5p.create(h5p.DATASET_XFER)

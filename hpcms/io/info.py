@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from ..config.errors import DeckError
 
 
@@ -48,9 +50,40 @@ def _run_dir(p):
     return "\n".join(out)
 
 
+def _checkpoint(p):
+    """Summary of a checkpoint, with every checksum verified."""
+    from mpi4py import MPI
+
+    from . import checkpoint
+
+    try:
+        ck = checkpoint.read(MPI.COMM_SELF, p)
+        status = "all datasets verified"
+    except checkpoint.CheckpointError as e:
+        return f"checkpoint {p}: NOT USABLE: {e.allowed}"
+    deck = ck.deck
+    lines = [f"checkpoint {p} (layout version {checkpoint.VERSION}, hpcms {ck.hpcms_version})",
+             f"  kind {ck.kind}, step {ck.step}, time {ck.time:g}, {ck.n_global} particles, "
+             f"written by {ck.ranks} rank(s)",
+             f"  box {np.asarray(ck.cell).tolist()}",
+             f"  checksums: {status}"]
+    for name in ("potential", "integrator"):
+        section = deck.get(name, {})
+        brief = {k: v for k, v in section.items() if not isinstance(v, (list, dict))}
+        lines.append(f"  [{name}] {brief}")
+    lines.append(f"  [run] {deck.get('run', {})}")
+    for group, values in ck.state.items():
+        lines.append(f"  state/{group}: {', '.join(sorted(values))}")
+    return "\n".join(lines)
+
+
 def _hdf5(p):
     import h5py
 
+    with h5py.File(p, "r") as f:
+        fmt = f.attrs.get("format")
+    if fmt == "hpcms-checkpoint":
+        return _checkpoint(p)
     out = [f"HDF5 file {p}"]
     try:
         with h5py.File(p, "r") as f:

@@ -58,6 +58,11 @@ def to_slabs(comm, rows, n_global, arrays):
     dest = np.where(rows < big, rows // max(per + 1, 1),
                     extra + (rows - big) // max(per, 1)).astype(np.int64)
     moved = send_rows(comm, dest, [rows] + list(arrays))
-    order = np.argsort(moved[0], kind="stable")
     lo, hi = block_bounds(n_global, comm.size, comm.rank)
-    return lo, hi, [a[order] for a in moved[1:]]
+    place = moved[0] - lo
+    out = []
+    for a in moved[1:]:
+        b = np.empty_like(a)
+        b[place] = a  # a scatter: no sort needed, rows are known
+        out.append(b)
+    return lo, hi, out
