@@ -24,6 +24,7 @@ from .md.integrate import initial_velocities, make_integrator
 from .md.pair import make_pair_force
 from .md.simulation import Simulation
 from .io import checkpoint
+from .io.h5md import H5MDWriter, TrajectoryObserver
 from .outputs import EXIT_RESUMABLE, CheckpointObserver, Log, StopWatch, ThermoObserver
 from .parallel.box import Box
 from .parallel.domain import choose_grid
@@ -241,6 +242,10 @@ def execute(comm, deck: Deck, *, echo=True, resume=False, restart=None, force=Fa
                                deck.output.checkpoint_keep, deck.run.steps, deck.raw,
                                deck.run.seed, deck.run.kind, plan.mass_by_type, log)
     observers = [thermo, ckpts]
+    traj = _trajectory(comm, deck, plan, sim, out, ckpt)
+    if traj is not None:
+        observers.append(traj)
+        traj(sim)  # the frame of the start step (skipped when the file has it)
     hours = deck.run.max_hours if max_hours is None else max_hours
     watch = stop_watch or StopWatch(hours)
     watch.checkpoint_seconds = lambda: ckpts.last_seconds
@@ -253,6 +258,8 @@ def execute(comm, deck: Deck, *, echo=True, resume=False, restart=None, force=Fa
         raise
     finally:
         thermo.close()
+        if traj is not None:
+            traj.close()
     timing = _timing(comm, sim, loop, time.perf_counter() - t_start, imbalance, remaining)
     if comm.rank == 0:
         (out / "timing.json").write_text(json.dumps(timing, indent=2))
@@ -266,6 +273,24 @@ def execute(comm, deck: Deck, *, echo=True, resume=False, restart=None, force=Fa
             f"--resume (exit status {EXIT_RESUMABLE})")
     log.close()
     return sim, status
+
+
+def _trajectory(comm, deck, plan, sim, out, ckpt):
+    """The H5MD trajectory observer, continuing the file after a restart.  Collective."""
+    every = deck.output.trajectory_every
+    if not every:
+        return None
+    path = out / "trajectory.h5"
+    exists = comm.bcast(path.exists() if comm.rank == 0 else None, root=0)
+    if ckpt is not None and exists:
+        writer = H5MDWriter.open_append(comm, path, truncate_after_step=ckpt.step)
+    else:
+        st = plan.structure
+        names = comm.bcast(st.type_names if comm.rank == 0 and st is not None else None, root=0)
+        s = sim.system
+        writer = H5MDWriter(comm, path, n_global=s.n_global, box=s.box, species_names=names,
+                            creator_version=__version__)
+    return TrajectoryObserver(writer, every)
 
 
 def _imbalance(comm, n_local):

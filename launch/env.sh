@@ -10,7 +10,7 @@
 
 _hpcms_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 _hpcms_venv=${HPCMS_VENV:-$_hpcms_root/.venv}
-_hpcms_debs="openmpi-bin libopenmpi-dev python3-mpi4py python3-petsc4py python3-h5py-mpi python3-numba python3-pytest python3-pytest-mpi python3-venv python3-setuptools python3-matplotlib"
+_hpcms_debs="openmpi-bin libopenmpi-dev python3-mpi4py python3-petsc4py python3-h5py-mpi python3-numba python3-pytest python3-pytest-mpi python3-venv python3-setuptools python3-matplotlib hdf5-tools"
 
 _hpcms_have_debs() {
     dpkg-query -W -f='${Status}\n' $_hpcms_debs 2>/dev/null | grep -vc "install ok installed" | grep -qx 0
@@ -52,6 +52,13 @@ fi
 if [ ! -x "$_hpcms_venv/bin/hpcms" ]; then
     echo "hpcms: installing hpcms (editable) into $_hpcms_venv" >&2
     "$_hpcms_venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$_hpcms_root" \
+        || { return 1 2>/dev/null || exit 1; }
+fi
+# Test dependency from the package index: MDAnalysis reads our H5MD files.
+# numpy stays below 1.25 or Debian's numba 0.56 stops working.
+if ! compgen -G "$_hpcms_venv/lib/python3*/site-packages/MDAnalysis" >/dev/null; then
+    echo "hpcms: installing MDAnalysis into $_hpcms_venv" >&2
+    "$_hpcms_venv/bin/python" -m pip install -q "MDAnalysis" "numpy<1.25" \
         || { return 1 2>/dev/null || exit 1; }
 fi
 # shellcheck disable=SC1091

@@ -6,6 +6,7 @@ on another number of ranks.  Positions and velocities at the end are compared
 as raw bytes, gathered by global id.
 """
 
+import h5py
 import numpy as np
 import pytest
 from mpi4py import MPI
@@ -36,7 +37,8 @@ def run_on(world, size, t, **kwargs):
 def deck_table(integrator, output, steps):
     return table(run={"steps": steps, "output": str(output)},
                  integrator=THERMOSTATS[integrator],
-                 output={"checkpoint_every": STEPS, "thermo_every": 10})
+                 output={"checkpoint_every": STEPS, "thermo_every": 10,
+                         "trajectory_every": 20})
 
 
 def assert_same(a, b):
@@ -55,6 +57,14 @@ def restart_case(integrator, first, second, tmp):
         rows = [int(line.split(",")[0]) for line in
                 (tmp / "cont" / "thermo.csv").read_text().splitlines()[1:]]
         assert rows == sorted(set(rows)) and rows[-1] == 2 * STEPS
+        assert frames(tmp / "cont") == frames(tmp / "ref")
+
+
+def frames(run):
+    """Steps and position bytes of a run's H5MD trajectory."""
+    with h5py.File(run / "trajectory.h5", "r") as f:
+        pos = f["particles/all/position"]
+        return pos["step"][()].tolist(), pos["value"][()].tobytes()
 
 
 @pytest.mark.mpi

@@ -237,9 +237,6 @@ def deck_from_table(raw: dict, path: str = "deck") -> Deck:
     if bool(system.lattice) == bool(system.file):
         raise DeckError("system.lattice", system.lattice,
                         "give exactly one of system.lattice and system.file")
-    if sections["output"].trajectory_every:
-        raise DeckError("output.trajectory_every", sections["output"].trajectory_every,
-                        "must be 0: trajectories are not available in this version yet")
     run = sections["run"]
     if not run.output:
         stem = Path(path).stem or "run"

@@ -85,6 +85,15 @@ def _hdf5(p):
     if fmt == "hpcms-checkpoint":
         return _checkpoint(p)
     out = [f"HDF5 file {p}"]
+    with h5py.File(p, "r") as f:
+        if "h5md" in f and "particles" in f:
+            for group, node in f["particles"].items():
+                pos = node.get("position")
+                if pos is not None and len(pos["step"]):
+                    steps = pos["step"][()]
+                    out.append(f"  H5MD trajectory, particles/{group}: {len(steps)} frames of "
+                               f"{pos['value'].shape[1]} particles, steps {steps[0]} to "
+                               f"{steps[-1]}, times {pos['time'][0]:g} to {pos['time'][-1]:g}")
     try:
         with h5py.File(p, "r") as f:
             for k, v in f.attrs.items():

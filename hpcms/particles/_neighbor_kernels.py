@@ -5,25 +5,33 @@ import numpy as np
 
 
 @numba.njit(cache=True, error_model="numpy")
-def bin_index(s, lo, inv_width, nbins, out):
-    """Linear bin of each fractional position; bins are clamped at the edges."""
+def bin_index(s, per_unit, first, nbins, out):
+    """Linear local bin of each fractional position.
+
+    Bins are global: bin g along axis d holds s_d in [g, g+1) / per_unit[d],
+    the same on every rank; this rank's bins start at global bin first[d]
+    and there are nbins[d] of them (positions beyond are clamped).
+    """
     for i in range(s.shape[0]):
         b = 0
         for d in range(3):
-            k = int(np.floor((s[i, d] - lo[d]) * inv_width[d]))
+            k = int(np.floor(s[i, d] * per_unit[d])) - first[d]
             k = min(max(k, 0), nbins[d] - 1)
             b = b * nbins[d] + k
         out[i] = b
 
 
 @numba.njit(cache=True, error_model="numpy")
-def build_full_list(x, bins, n_local, nbins, reach, cutoff_sq, start, index):
-    """Full Verlet list of the owned particles (rows in no particular order).
+def build_full_list(x, bins, order, n_local, nbins, reach, cutoff_sq, start, index):
+    """Full Verlet list of the owned particles, rows in a decomposition-free order.
 
-    x: (n_total, 3) positions of owned + ghost slots; bins: linear bin of each
-    slot; the stencil reaches `reach` bins each way along each axis.  Fills
-    start (n_local + 1) and index (capacity,).  Returns the number of pairs,
-    or -1 when `index` is too small (grow it and call again).
+    x: (n_total, 3) positions of owned + ghost slots; bins: global-aligned
+    bin of each slot; order: the slots sorted by global key (id, image).
+    Each bin is filled in key order, and a row lists the stencil's bins in a
+    fixed order relative to the particle's own bin, so every row comes out in
+    the same order whichever rank builds it.  The stencil reaches `reach`
+    bins each way along each axis.  Fills start (n_local + 1) and index
+    (capacity,).  Returns the number of pairs, or -1 when `index` is too small.
     """
     n_total = x.shape[0]
     n_bins = nbins[0] * nbins[1] * nbins[2]
@@ -36,7 +44,8 @@ def build_full_list(x, bins, n_local, nbins, reach, cutoff_sq, start, index):
     fill = bin_start[:-1].copy()
     slot = np.empty(n_total, dtype=np.int32)
     xc = np.empty((n_total, 3))
-    for j in range(n_total):
+    for r in range(n_total):
+        j = order[r]
         p = fill[bins[j]]
         fill[bins[j]] += 1
         slot[p] = j
@@ -72,36 +81,6 @@ def build_full_list(x, bins, n_local, nbins, reach, cutoff_sq, start, index):
                     n += np.int64((r2 < cutoff_sq) & (slot[p] != i))
     start[n_local] = n
     return n
-
-
-@numba.njit(cache=True, error_model="numpy")
-def sort_rows(start, index, n_local, n_total, order):
-    """Sort every row of the list into `order` (slots by global key).
-
-    Two counting-sort transposes instead of a sort per row: the first gathers,
-    for each slot j, the rows it appears in; the second walks the slots in key
-    order and appends each to its rows, which therefore come out sorted.
-    """
-    n_pairs = start[n_local]
-    col_start = np.zeros(n_total + 1, dtype=np.int64)
-    for p in range(n_pairs):
-        col_start[index[p] + 1] += 1
-    for j in range(n_total):
-        col_start[j + 1] += col_start[j]
-    fill = col_start[:-1].copy()
-    rows_of = np.empty(n_pairs, dtype=np.int32)
-    for i in range(n_local):
-        for p in range(start[i], start[i + 1]):
-            j = index[p]
-            rows_of[fill[j]] = i
-            fill[j] += 1
-    row_fill = start[:-1].copy()
-    for r in range(n_total):
-        j = order[r]
-        for q in range(col_start[j], col_start[j + 1]):
-            i = rows_of[q]
-            index[row_fill[i]] = j
-            row_fill[i] += 1
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -1,8 +1,9 @@
 """Cell lists and Verlet neighbour lists with a skin.
 
-The list is full (each pair in both rows) and every row is sorted by the
-global key (id, periodic image) of the neighbours, so that a particle's force
-is summed in the same order whichever rank holds it.  Sizing is separate from
+The list is full (each pair in both rows) and every row comes out in an
+order that does not depend on the decomposition (bins aligned to the whole
+box, each filled in global key order), so that a particle's force is summed
+in the same order whichever rank holds it.  Sizing is separate from
 updating: the build reports overflow and is retried with a larger buffer.
 """
 
@@ -42,17 +43,19 @@ class NeighborList:
         return self.cutoff + self.skin
 
     def bins(self, box, lo, hi, s):
-        """Linear bin of each fractional position over this rank's region plus halo.
+        """Local bin of each fractional position over this rank's region plus halo.
 
-        Bins are at least half the list cutoff wide, so a stencil of
-        `BIN_REACH` bins each way covers every pair.
+        Bins are aligned to the whole box (the same grid on every rank) and
+        at least 1/BIN_REACH of the list cutoff wide, so a stencil of
+        BIN_REACH bins each way covers every pair.
         """
         delta = box.fractional_cutoff(self.list_cutoff)
-        lo_ext = lo - delta * 1.0000001
-        extent = (hi - lo) + 2.0000002 * delta
-        nbins = np.maximum(1, np.floor(BIN_REACH * extent / delta)).astype(np.int64)
+        per_unit = np.maximum(1, np.floor(BIN_REACH / delta)).astype(np.int64)
+        first = np.floor((lo - delta) * per_unit).astype(np.int64) - 1
+        last = np.floor((hi + delta) * per_unit).astype(np.int64) + 1
+        nbins = last - first + 1
         out = np.empty(len(s), dtype=np.int64)
-        kernels.bin_index(s, lo_ext, nbins / extent, nbins, out)
+        kernels.bin_index(s, per_unit.astype(np.float64), first, nbins, out)
         return out, nbins
 
     def build(self, x, bins, nbins, n_local, keys):
@@ -61,12 +64,12 @@ class NeighborList:
             self.index = np.empty(100 * max(n_local, 1), dtype=np.int32)
         self.start = np.empty(n_local + 1, dtype=np.int64)
         reach = np.full(3, BIN_REACH, dtype=np.int64)
+        order = np.argsort(keys)
         while True:
-            n = kernels.build_full_list(x, bins, n_local, nbins, reach, self.list_cutoff ** 2,
-                                        self.start, self.index)
+            n = kernels.build_full_list(x, bins, order, n_local, nbins, reach,
+                                        self.list_cutoff ** 2, self.start, self.index)
             if n >= 0:
                 break
             self.index = np.empty(2 * len(self.index), dtype=np.int32)
-        kernels.sort_rows(self.start, self.index, n_local, len(x), np.argsort(keys))
         self.n_pairs = int(n)
         self.builds += 1
