@@ -22,16 +22,21 @@ def bin_index(s, per_unit, first, nbins, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def build_full_list(x, bins, order, n_local, nbins, reach, cutoff_sq, start, index):
+def build_full_list(x, s, bins, order, n_local, per_unit, first, nbins, reach, widths,
+                    cutoff_sq, start, index):
     """Full Verlet list of the owned particles, rows in a decomposition-free order.
 
-    x: (n_total, 3) positions of owned + ghost slots; bins: global-aligned
-    bin of each slot; order: the slots sorted by global key (id, image).
-    Each bin is filled in key order, and a row lists the stencil's bins in a
-    fixed order relative to the particle's own bin, so every row comes out in
-    the same order whichever rank builds it.  The stencil reaches `reach`
-    bins each way along each axis.  Fills start (n_local + 1) and index
-    (capacity,).  Returns the number of pairs, or -1 when `index` is too small.
+    x, s: (n_total, 3) positions and fractional coordinates of owned + ghost
+    slots; bins: their local bins, aligned to a global grid of per_unit[d]
+    bins per box length starting at global bin first[d]; order: the slots
+    sorted by global key (id, image).  Each bin is filled in key order and a
+    row lists the stencil's bins in a fixed order relative to the particle's
+    own bin, so every row comes out in the same order whichever rank builds
+    it.  The stencil reaches `reach` bins each way.  For an orthogonal box
+    (widths = its edge lengths, else zeros) columns and bin runs that lie
+    wholly beyond the cutoff are skipped.  Fills start (n_local + 1) and
+    index (capacity,).  Returns the number of pairs, or -1 when `index` is
+    too small.
     """
     n_total = x.shape[0]
     n_bins = nbins[0] * nbins[1] * nbins[2]
@@ -52,6 +57,11 @@ def build_full_list(x, bins, order, n_local, nbins, reach, cutoff_sq, start, ind
         xc[p, 0] = x[j, 0]
         xc[p, 1] = x[j, 1]
         xc[p, 2] = x[j, 2]
+    prune = widths[0] > 0.0
+    w0 = widths[0] / per_unit[0]
+    w1 = widths[1] / per_unit[1]
+    w2 = widths[2] / per_unit[2]
+    reach_sq = cutoff_sq * (1.0 + 1e-9)  # pruning is conservative: round-off never drops a pair
     capacity = index.shape[0]
     n = 0
     for i in range(n_local):
@@ -60,11 +70,25 @@ def build_full_list(x, bins, order, n_local, nbins, reach, cutoff_sq, start, ind
         bz = b % nbins[2]
         by = (b // nbins[2]) % nbins[1]
         bx = b // (nbins[2] * nbins[1])
-        z0 = max(bz - reach[2], 0)
-        z1 = min(bz + reach[2], nbins[2] - 1)
+        u0 = s[i, 0] * per_unit[0] - first[0]
+        u1 = s[i, 1] * per_unit[1] - first[1]
+        u2 = s[i, 2] * per_unit[2] - first[2]
         xi0, xi1, xi2 = x[i, 0], x[i, 1], x[i, 2]
         for cx in range(max(bx - reach[0], 0), min(bx + reach[0] + 1, nbins[0])):
+            g0 = max(0.0, cx - u0, u0 - (cx + 1)) * w0
             for cy in range(max(by - reach[1], 0), min(by + reach[1] + 1, nbins[1])):
+                z0 = max(bz - reach[2], 0)
+                z1 = min(bz + reach[2], nbins[2] - 1)
+                if prune:
+                    g1 = max(0.0, cy - u1, u1 - (cy + 1)) * w1
+                    left = reach_sq - g0 * g0 - g1 * g1
+                    if left < 0.0:
+                        continue
+                    rz = np.sqrt(left) / w2
+                    z0 = max(z0, int(np.floor(u2 - rz)))
+                    z1 = min(z1, int(np.floor(u2 + rz)))
+                    if z1 < z0:
+                        continue
                 # Bins along z are contiguous: one run covers the stencil row.
                 c = (cx * nbins[1] + cy) * nbins[2]
                 p0 = bin_start[c + z0]

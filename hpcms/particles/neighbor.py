@@ -9,6 +9,8 @@ updating: the build reports overflow and is retried with a larger buffer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from . import _neighbor_kernels as kernels
@@ -43,11 +45,11 @@ class NeighborList:
         return self.cutoff + self.skin
 
     def bins(self, box, lo, hi, s):
-        """Local bin of each fractional position over this rank's region plus halo.
+        """Binning of fractional positions over this rank's region plus halo.
 
         Bins are aligned to the whole box (the same grid on every rank) and
         at least 1/BIN_REACH of the list cutoff wide, so a stencil of
-        BIN_REACH bins each way covers every pair.
+        BIN_REACH bins each way covers every pair.  Returns a `Bins`.
         """
         delta = box.fractional_cutoff(self.list_cutoff)
         per_unit = np.maximum(1, np.floor(BIN_REACH / delta)).astype(np.int64)
@@ -56,20 +58,33 @@ class NeighborList:
         nbins = last - first + 1
         out = np.empty(len(s), dtype=np.int64)
         kernels.bin_index(s, per_unit.astype(np.float64), first, nbins, out)
-        return out, nbins
+        widths = np.diag(box.cell).copy() if box.is_orthogonal else np.zeros(3)
+        return Bins(out, s, per_unit.astype(np.float64), first, nbins, widths)
 
-    def build(self, x, bins, nbins, n_local, keys):
-        """Rebuild from positions x (owned first, then ghosts) and slot keys."""
+    def build(self, x, bins, n_local, keys):
+        """Rebuild from positions x (owned first, then ghosts), their Bins and slot keys."""
         if len(self.index) < 16 * max(n_local, 1):
             self.index = np.empty(100 * max(n_local, 1), dtype=np.int32)
         self.start = np.empty(n_local + 1, dtype=np.int64)
         reach = np.full(3, BIN_REACH, dtype=np.int64)
         order = np.argsort(keys)
         while True:
-            n = kernels.build_full_list(x, bins, order, n_local, nbins, reach,
+            n = kernels.build_full_list(x, bins.s, bins.index, order, n_local, bins.per_unit,
+                                        bins.first, bins.nbins, reach, bins.widths,
                                         self.list_cutoff ** 2, self.start, self.index)
             if n >= 0:
                 break
             self.index = np.empty(2 * len(self.index), dtype=np.int32)
         self.n_pairs = int(n)
         self.builds += 1
+
+
+@dataclass
+class Bins:
+    """Where each slot falls on the global-aligned bin grid."""
+    index: np.ndarray     # local linear bin of each slot
+    s: np.ndarray         # fractional coordinates of the slots
+    per_unit: np.ndarray  # bins per box length along each axis
+    first: np.ndarray     # global index of this rank's first bin
+    nbins: np.ndarray     # local bins along each axis
+    widths: np.ndarray    # box edge lengths when orthogonal (pruning), else zeros

@@ -88,8 +88,8 @@ class ParticleSystem:
         f = carried[6] if carry_forces else None
         n = len(ids)
         # Spatial sort: neighbours in memory are neighbours in space.
-        bins, nbins = self.neighbors.bins(self.box, self.domain.lo, self.domain.hi, s)
-        order = np.argsort(bins, kind="stable")
+        order = np.argsort(self.neighbors.bins(self.box, self.domain.lo, self.domain.hi, s).index,
+                           kind="stable")
         x, s, v, ids, types, image = (a[order] for a in (x, s, v, ids, types, image))
         ghost_ids, ghost_types, ghost_s = self.halo.build(x, s, ids, types)
         self.n_local = n
@@ -106,9 +106,9 @@ class ParticleSystem:
         elif len(self.f) != n:
             self.f = np.zeros((n, 3))
         all_s = np.concatenate([s, ghost_s])
-        all_bins, nbins = self.neighbors.bins(self.box, self.domain.lo, self.domain.hi, all_s)
+        all_bins = self.neighbors.bins(self.box, self.domain.lo, self.domain.hi, all_s)
         images = np.concatenate([np.zeros((n, 3), dtype=np.int64), self.halo.images])
-        self.neighbors.build(self.x, all_bins, nbins, n, slot_keys(self.ids, images))
+        self.neighbors.build(self.x, all_bins, n, slot_keys(self.ids, images))
         self.x_ref = self.x[:n].copy()
         self.last_build = step
 
