@@ -71,7 +71,10 @@ class ThermoObserver:
         if not p.exists():
             return False
         lines = p.read_text().splitlines(keepends=True)
-        kept = lines[:1] + [ln for ln in lines[1:] if int(float(ln.split(",", 1)[0])) <= after_step]
+        # A row cut short by a crash (no newline, or missing columns) is dropped too.
+        whole = [ln for ln in lines[1:]
+                 if ln.endswith("\n") and ln.count(",") == len(COLUMNS) - 1]
+        kept = lines[:1] + [ln for ln in whole if int(float(ln.split(",", 1)[0])) <= after_step]
         p.write_text("".join(kept))
         return len(kept) > 1 and int(float(kept[-1].split(",", 1)[0])) == after_step
 

@@ -265,7 +265,7 @@ def execute(comm, deck: Deck, *, echo=True, resume=False, restart=None, force=Fa
         (out / "timing.json").write_text(json.dumps(timing, indent=2))
     _log_timing(log, timing)
     status = 0
-    if sim.stop_requested:
+    if sim.stop_requested and sim.step < deck.run.steps:
         status = EXIT_RESUMABLE
         reasons = comm.allgather(watch.received)
         why = next((r for r in reasons if r), "a stop request")

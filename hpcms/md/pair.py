@@ -232,6 +232,8 @@ def make_pair_force(table, n_types):
     if not isinstance(style, str) or style not in PAIR_STYLES:
         raise DeckError("potential.style", style, f"one of {sorted(PAIR_STYLES)}")
     cls = PAIR_STYLES[style]
+    if hasattr(cls, "from_table"):  # a style with its own keys (dpd)
+        return cls.from_table(table, n_types)
     cutoff = _positive(table, "cutoff", "potential") if "cutoff" in table else None
     shift = _boolean(table, "shift", "potential")
     tail = _boolean(table, "tail", "potential")
@@ -332,3 +334,7 @@ def _boolean(table, name, prefix):
     if not isinstance(value, bool):
         raise DeckError(f"{prefix}.{name}", value, "true or false")
     return value
+
+
+# Styles defined in other packages register themselves on import.
+from hpcms.dpd import pair as _dpd_pair  # noqa: E402,F401  (registers "dpd")

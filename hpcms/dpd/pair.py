@@ -1,0 +1,176 @@
+"""The Groot–Warren DPD pair style, ``style = "dpd"`` (LAMMPS ``pair_style dpd``).
+
+Per type pair (reduced DPD units, r_c = 1 by default, k_B = 1)::
+
+    F^C = a w r-hat,   F^D = -gamma w^2 (r-hat . v_ij) r-hat,
+    F^R = sigma w theta_ij dt^-1/2 r-hat,   w = 1 - r / r_c,   sigma^2 = 2 gamma kT
+
+with theta_ij a standard normal keyed by (run.seed, step, min id, max id)
+(`hpcms.md.rng.pair_gaussian`), so the pair force is antisymmetric and does not
+depend on the decomposition.  A deck::
+
+    [potential]
+    style = "dpd"
+    temperature = 1.0     # kT of the fluctuation–dissipation relation (required)
+    cutoff = 1.0          # for pairs that give none
+    [[potential.pair]]
+    types = [1, 1]
+    a = 25.0              # conservative repulsion, >= 0
+    gamma = 4.5           # friction, > 0
+    [[potential.pair]]
+    types = [1, 2]
+    chi = 1.0             # instead of a: Flory–Huggins chi -> a (see `a_from_chi`)
+    gamma = 4.5
+
+Every type pair needs an entry.  The engine passes the velocities of owned
+and ghost particles, global ids, the step and dt (`velocity_dependent`).
+"""
+
+import math
+
+import numpy as np
+
+from hpcms.config.errors import DeckError
+from hpcms.md.pair import _check_table, _positive, _type_pair, register
+
+from . import _kernels as kernels
+
+DPD_KEYS = ("style", "temperature", "cutoff", "pair")
+PAIR_KEYS = ("types", "a", "chi", "gamma", "cutoff")
+
+# Groot & Warren, J. Chem. Phys. 107, 4423 (1997), eq. (29)-(30) and Fig. 7:
+# chi = (0.286 +- 0.002) * delta_a at rho = 3 and (0.689 +- 0.002) * delta_a
+# at rho = 5, delta_a = a_AB - a_AA with a_AA = a_BB (kT = 1).
+CHI_SLOPE = {3.0: 0.286, 5.0: 0.689}
+CHI_DENSITY = 3.0
+
+
+def a_from_chi(chi, a_like, density=3.0):
+    """a_AB = a_like + chi / slope(density), the Groot–Warren (1997) linear mapping.
+
+    Published for rho = 3 (slope 0.286) and rho = 5 (0.689) only; other
+    densities raise ValueError.  (Groot & Madden 1998 give a slightly larger
+    slope at rho = 3; hpcms uses Groot & Warren's.)
+    """
+    slope = CHI_SLOPE.get(float(density))
+    if slope is None:
+        raise ValueError(f"a_from_chi: no published slope at density {density}; "
+                         f"known: {sorted(CHI_SLOPE)}")
+    return a_like + chi / slope
+
+
+def _nonnegative(table, name, prefix):
+    value = table.get(name)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and value >= 0):
+        raise DeckError(f"{prefix}.{name}", value, "a finite number >= 0")
+    return float(value)
+
+
+@register("dpd")
+class DPD:
+    """Groot–Warren DPD: conservative + dissipative + random pair forces."""
+
+    coefficients = ("a", "gamma")
+    has_tail = False
+    mix = None
+    velocity_dependent = True
+
+    def __init__(self, a, gamma, cutoff, temperature):
+        """a, gamma, cutoff: (n_types, n_types) symmetric float64 tables; temperature kT > 0."""
+        self.a = np.ascontiguousarray(a, dtype=np.float64)
+        self.gamma = np.ascontiguousarray(gamma, dtype=np.float64)
+        self.cutoff = np.ascontiguousarray(cutoff, dtype=np.float64)
+        self.kT = float(temperature)
+        self.sigma = np.sqrt(2.0 * self.gamma * self.kT)
+        self.cutsq = self.cutoff * self.cutoff
+        self.rcinv = 1.0 / self.cutoff
+        self.cutoff_max = float(self.cutoff.max())
+        self.chi_keys = []
+
+    @classmethod
+    def from_table(cls, table, n_types):
+        """Validate a ``[potential]`` table of style "dpd".  DeckError names the key.
+
+        A pair given by ``chi`` maps with the rho = 3 slope (`CHI_DENSITY`); the
+        run checks that the system has that density (`chi_keys` lists them).
+        """
+        _check_table(table, "potential", DPD_KEYS)
+        if "temperature" not in table:
+            raise DeckError("potential.temperature", None, "required by style 'dpd': kT > 0")
+        kT = _positive(table, "temperature", "potential")
+        default_cutoff = _positive(table, "cutoff", "potential") if "cutoff" in table else 1.0
+        entries = table.get("pair", [])
+        if not isinstance(entries, list):
+            raise DeckError("potential.pair", entries, "an array of tables [[potential.pair]]")
+        given, where = {}, {}
+        for k, entry in enumerate(entries):
+            prefix = f"potential.pair[{k}]"
+            _check_table(entry, prefix, PAIR_KEYS)
+            pair = _type_pair(entry, prefix, n_types)
+            if pair in where:
+                raise DeckError(f"{prefix}.types", entry["types"],
+                                f"each type pair once; already given in potential.pair[{where[pair]}]")
+            if ("a" in entry) == ("chi" in entry):
+                raise DeckError(f"{prefix}.a", entry.get("a"), "give exactly one of a and chi")
+            if "chi" in entry and pair[0] == pair[1]:
+                raise DeckError(f"{prefix}.chi", entry["chi"], "only for unlike pairs, e.g. types = [1, 2]")
+            coeffs = {"gamma": _positive(entry, "gamma", prefix, required=True),
+                      "cutoff": _positive(entry, "cutoff", prefix) if "cutoff" in entry
+                      else default_cutoff}
+            if "a" in entry:
+                coeffs["a"] = _nonnegative(entry, "a", prefix)
+            else:
+                coeffs["chi"] = _nonnegative(entry, "chi", prefix)
+                coeffs["where"] = prefix
+            given[pair], where[pair] = coeffs, k
+        tables = {name: np.empty((n_types, n_types)) for name in ("a", "gamma", "cutoff")}
+        for p in range(n_types):
+            for q in range(p, n_types):
+                if (p, q) not in given:
+                    listed = sorted([i + 1, j + 1] for i, j in given)
+                    raise DeckError("potential.pair", listed,
+                                    f"no coefficients for types {p + 1}-{q + 1}; add a "
+                                    f"[[potential.pair]] with types = [{p + 1}, {q + 1}]")
+                c = given[(p, q)]
+                if "chi" in c:
+                    like = [given.get((t, t), {}).get("a") for t in (p, q)]
+                    if None in like or like[0] != like[1]:
+                        raise DeckError(f"{c['where']}.chi", c["chi"],
+                                        f"needs a given (not chi) and equal for types {p + 1}-{p + 1} "
+                                        f"and {q + 1}-{q + 1}")
+                    try:
+                        c["a"] = a_from_chi(c["chi"], like[0], CHI_DENSITY)
+                    except ValueError as e:
+                        raise DeckError(f"{c['where']}.chi", c["chi"], str(e)) from None
+                for name in tables:
+                    tables[name][p, q] = tables[name][q, p] = c[name]
+        pair = cls(tables["a"], tables["gamma"], tables["cutoff"], kT)
+        pair.chi_keys = [c["where"] + ".chi" for c in given.values() if "chi" in c]
+        return pair
+
+    def compute(self, x, types, n_local, nbr_start, nbr_index, f, energy=None, virial=None, *,
+                v=None, ids=None, step=0, dt=None, seed=0):
+        """See `hpcms.md.pair.PairForce.compute`; also needs (keywords) ``v`` and
+        ``ids`` of owned + ghost particles, ``step``, ``dt`` and ``seed``.
+
+        ``energy`` and ``virial`` are the conservative part only.
+        """
+        if (energy is None) != (virial is None):
+            raise ValueError("pass energy and virial together, or neither")
+        if v is None or ids is None or dt is None:
+            raise ValueError("dpd: compute needs v, ids and dt (a velocity-dependent style)")
+        if not 0 <= step < 2 ** 32:
+            raise ValueError(f"dpd: step {step} outside [0, 2**32)")
+        kernels.dpd_forces(x, v, ids, types, n_local, nbr_start, nbr_index,
+                           self.a, self.gamma, self.sigma, self.cutsq, self.rcinv,
+                           np.uint64(seed), np.int64(step), 1.0 / math.sqrt(dt), f)
+        if energy is not None:
+            kernels.dpd_energy_virial(x, types, n_local, nbr_start, nbr_index, self.a,
+                                      self.cutsq, self.cutoff, self.rcinv, energy, virial)
+
+    def tail_energy(self, counts, volume):
+        return 0.0
+
+    def tail_pressure(self, counts, volume):
+        return 0.0
