@@ -148,7 +148,9 @@ class CheckpointObserver:
             deck=self.deck_raw, cell=s.box.cell, origin=s.box.origin, ids=s.ids[:n],
             types=s.types[:n], x=s.x[:n], v=s.v, f=s.f, image=s.image,
             state={"integrator": sim.integrator.state_dict(),
-                   "system": {"mass_by_type": self.mass_by_type}})
+                   "system": {"mass_by_type": self.mass_by_type},
+                   # Bonds and angles: a restart needs no deck to rebuild them.
+                   **{"topology": term.topology.state_dict() for term in sim.bonded}})
         if s.comm.rank == 0:
             checkpoint.prune(self.directory, self.keep)
         self.last_seconds = time.perf_counter() - t0

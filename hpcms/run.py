@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from mpi4py import MPI
 
 from . import __version__
 from .config.deck import Deck, physics_differences
 from .config.errors import DeckError, RunError
+from .dpd.bonded import Bonded, Topology
+from .dpd.placement import build_random
 from .md.integrate import initial_velocities, make_integrator
 from .md.pair import make_pair_force
 from .md.simulation import Simulation
@@ -64,8 +67,19 @@ def agree(comm, fn, *args, **kwargs):
 
 def build_structure(deck: Deck) -> Structure:
     """The initial structure the deck asks for (not collective; rank 0 calls it)."""
+    return build_initial(deck)[0]
+
+
+def build_initial(deck: Deck):
+    """(Structure, Topology) the deck asks for (not collective; rank 0 calls it).
+
+    The topology (bonds, angles) is empty unless `system.molecules` places chains.
+    """
     sysd = deck.system
-    if sysd.file:
+    topology = Topology()
+    if sysd.lattice == "random":
+        st, topology = build_random(sysd, deck.run.seed)
+    elif sysd.file:
         # A relative path is relative to the deck's directory.
         path = str(Path(deck.path).parent / sysd.file)
         st = read_structure(path, sysd.format or None, key="system.file")
@@ -79,7 +93,7 @@ def build_structure(deck: Deck) -> Structure:
                             "must be a 3x3 matrix of numbers with a positive determinant")
         st.cell = F @ st.cell
         st.positions = (st.positions - st.origin) @ F.T + st.origin
-    return st
+    return st, topology
 
 
 def _is_matrix(m):
@@ -110,6 +124,7 @@ class Plan:
     mass_by_type: np.ndarray
     grid: list
     structure: Structure | None  # rank 0 only
+    topology: Topology | None = None  # bonds and angles, on every rank
 
 
 def prepare(comm, deck: Deck, ckpt=None) -> Plan:
@@ -118,16 +133,25 @@ def prepare(comm, deck: Deck, ckpt=None) -> Plan:
     From a checkpoint, the box, particle count and masses are the checkpoint's.
     """
     if ckpt is None:
-        st = on_root(comm, build_structure, deck)
+        st, topology = on_root(comm, build_initial, deck) or (None, None)
         header = on_root(comm, lambda: (st.cell, st.origin, st.n_types, len(st.ids),
                                         masses(deck, st)))
         cell, origin, n_types, n_global, mass_by_type = comm.bcast(header, root=0)
+        topology = comm.bcast(topology, root=0)
     else:
         st = None
         mass_by_type = np.asarray(ckpt.state["system"]["mass_by_type"], dtype=float)
         cell, origin, n_types, n_global = ckpt.cell, ckpt.origin, len(mass_by_type), ckpt.n_global
+        topology = (Topology.from_state(ckpt.state["topology"]) if "topology" in ckpt.state
+                    else Topology())
     box = Box(cell, origin)
     pair = agree(comm, make_pair_force, deck.potential, n_types)
+    chi_keys = getattr(pair, "chi_keys", [])
+    if chi_keys and abs(n_global / box.volume / pair.CHI_DENSITY - 1.0) > 0.01:
+        raise DeckError(chi_keys[0], None,
+                        f"the chi -> a mapping (Groot & Warren 1997) holds at density "
+                        f"{pair.CHI_DENSITY:g}; this system's density is {n_global / box.volume:.4g}: "
+                        "give a instead")
     half_width = 0.5 * float(box.widths.min())
     if pair.cutoff_max >= half_width:
         raise DeckError("potential.cutoff", pair.cutoff_max,
@@ -137,7 +161,8 @@ def prepare(comm, deck: Deck, ckpt=None) -> Plan:
     agree(comm, make_integrator, comm, deck.integrator, n_global=n_global, dof=dof,
           seed=deck.run.seed)
     grid = agree(comm, choose_grid, comm.size, box.widths, deck.parallel.grid)
-    return Plan(deck, box, n_types, n_global, mass_by_type, grid, st if comm.rank == 0 else None)
+    return Plan(deck, box, n_types, n_global, mass_by_type, grid, st if comm.rank == 0 else None,
+                topology)
 
 
 def build_simulation(comm, plan: Plan, ckpt=None) -> Simulation:
@@ -151,10 +176,12 @@ def build_simulation(comm, plan: Plan, ckpt=None) -> Simulation:
     integ = make_integrator(comm, deck.integrator, n_global=plan.n_global, dof=dof,
                             seed=deck.run.seed)
     nb = deck.neighbor
+    topology = plan.topology if plan.topology is not None else Topology()
     system = ParticleSystem(comm, plan.box, plan.mass_by_type, pair.cutoff_max, nb.skin,
-                            every=nb.every, check=nb.check, grid=plan.grid)
+                            every=nb.every, check=nb.check, grid=plan.grid,
+                            ghost_cutoff=Bonded.ghost_cutoff(topology, pair.cutoff_max + nb.skin))
     tail = bool(deck.potential.get("tail", False))
-    sim = Simulation(system, pair, integ, dof=dof, tail=tail)
+    sim = Simulation(system, pair, integ, dof=dof, tail=tail, seed=deck.run.seed)
     if ckpt is not None:
         p = ckpt.particles
         # Positions were wrapped when the checkpoint's step rebuilt its lists;
@@ -163,6 +190,7 @@ def build_simulation(comm, plan: Plan, ckpt=None) -> Simulation:
                        f=p["force"], step=ckpt.step, wrap=False)
         integ.load_state_dict(ckpt.state.get("integrator", {}))
         sim.step = ckpt.step
+        _add_bonded(comm, sim, topology)
         return sim
     if comm.rank == 0:
         v = st.velocities if st.velocities is not None else np.zeros_like(st.positions)
@@ -176,8 +204,20 @@ def build_simulation(comm, plan: Plan, ckpt=None) -> Simulation:
                                            deck.system.temperature, dof)
     elif deck.system.temperature == 0.0:
         system.v[...] = 0.0
+    _add_bonded(comm, sim, topology)
     sim.setup()
     return sim
+
+
+def _add_bonded(comm, sim, topology):
+    """Bond and angle forces of a non-empty topology join the simulation.  Collective."""
+    if topology.empty:
+        return
+    s = sim.system
+    max_id = comm.allreduce(int(s.ids[: s.n_local].max()) if s.n_local else 0, op=MPI.MAX)
+    max_id = max(max_id, int(topology.bonds[:, :2].max(initial=0)),
+                 int(topology.angles[:, :3].max(initial=0)))
+    sim.bonded.append(Bonded(comm, topology, max_id))
 
 
 def output_dir_free(path):

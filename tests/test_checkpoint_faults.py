@@ -331,6 +331,8 @@ def test_sigkill_during_checkpoint_write_leaves_resumable_run(ranks, tmp_path):
                 assert read_checkpoint(path).step == int(PATTERN.match(path.name).group(1))
             newest = int(PATTERN.match(finished[-1].name).group(1))
             resume_and_finish(deck, out, KILL_STEPS, cwd=deck.parent, ranks=ranks)
+            # The resumed run wrote that step's checkpoint again, over the .tmp.
+            assert not [n for n in os.listdir(out) if n.endswith(".tmp")]
             assert last_continuing(out).startswith(f"continuing from {finished[-1]} "
                                                    f"(step {newest},")
         if landed:
@@ -469,6 +471,21 @@ def test_resume_skips_a_corrupt_newest_checkpoint(how, finished_run, tmp_path):
     assert_finished(out, BASE_STEPS)  # checkpoint-10 written anew, and it verifies
 
 
+def test_resume_with_no_valid_checkpoint_is_refused(finished_run, tmp_path):
+    deck, out = copy_run(finished_run, tmp_path, run={"steps": 15})
+    for step in (5, 10):
+        flip_position_byte(out / checkpoint_name(step))
+    before = tree(out)
+    result = hpcms("run", deck, "--resume", "--quiet", cwd=tmp_path)
+    text = result.stdout + result.stderr
+    assert result.returncode == 2, text
+    assert "Traceback" not in text, text
+    assert len([ln for ln in result.stderr.splitlines() if "skipping checkpoint" in ln]) == 2, text
+    lines = error_lines(result)
+    assert len(lines) == 1 and "no valid checkpoint" in lines[0], text
+    assert tree(out) == before
+
+
 def last_continuing(out):
     return [ln for ln in (out / "log.txt").read_text().splitlines()
             if ln.startswith("continuing from")][-1]
@@ -605,12 +622,12 @@ def test_run_until_done_forwards_sigterm_then_continues(tmp_path):
     assert_finished(out, SIGNAL_STEPS)
 
 
-# --- known bugs (patches proposed; drop the marker when they land) -------------------
+# --- edge cases of stopping and resuming -------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="a stop request at the last step exits 75 although "
-                                       "the run is finished (hpcms/run.py execute)")
 def test_stop_at_the_last_step_is_a_finished_run(tmp_path):
+    # Exit 0, not 75: a wrapper must not start (or a SLURM chain resubmit) a
+    # job that has nothing left to do.
     out = tmp_path / "out"
     deck = write_run_deck(tmp_path / "deck.toml", out, steps=1, checkpoint_every=RARELY)
     result = hpcms("run", deck, "--quiet", "--max-hours", "0.0003", cwd=tmp_path)
@@ -618,14 +635,13 @@ def test_stop_at_the_last_step_is_a_finished_run(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="ThermoObserver.truncate keeps a torn last row "
-                                       "(hpcms/outputs.py)")
-def test_resume_drops_a_torn_thermo_row(finished_run, tmp_path):
+@pytest.mark.parametrize("torn", ["1", "12,0.06,1.3"])
+def test_resume_drops_a_torn_thermo_row(torn, finished_run, tmp_path):
     # What a crash of the machine (not of the process) can leave: the start
-    # of a row without its newline.  Its step field reads as 1.
+    # of a row without its newline ("1" reads as an earlier step than 10).
     deck, out = copy_run(finished_run, tmp_path, run={"steps": 15})
     with open(out / "thermo.csv", "a") as f:
-        f.write("1")
+        f.write(torn)
     result = hpcms("run", deck, "--resume", "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert_finished(out, 15)

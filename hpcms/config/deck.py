@@ -50,8 +50,9 @@ class RunSection:
 
 @dataclass(frozen=True)
 class SystemSection:
-    lattice: str = key("", "crystal lattice to fill the box with (or give `file`)",
-                       choices=("", "fcc", "bcc", "sc"))
+    lattice: str = key("", "crystal lattice to fill the box with (or give `file`); "
+                           "'random': uniform random placement at `density` in `box` (DPD)",
+                       choices=("", "fcc", "bcc", "sc", "random"))
     density: float = key(0.0, "number density of the lattice (0: use `constant`)",
                          "σ⁻³", kind=float, minimum=0.0)
     constant: float = key(0.0, "lattice constant (0: use `density`)", "σ",
@@ -68,6 +69,15 @@ class SystemSection:
                        kind=list)
     mass: list = key([], "mass of each type (default 1, or the file's Masses)", "m",
                      kind=float, minimum=0.0, exclusive=True)
+    box: list = key([], "box edge lengths along x, y, z (lattice = 'random')", "σ",
+                    kind=float, minimum=0.0, exclusive=True, length=3)
+    type_names: list = key([], "names of the types in order (lattice = 'random'; default ['A'])",
+                           kind=str)
+    solvent: str = key("", "type name of the beads that fill the box around the molecules "
+                           "(lattice = 'random'; default the first type)", kind=str)
+    molecules: list = key([], "linear chains placed as random walks (lattice = 'random'): "
+                              "tables {sequence = [type names], count, bond_k, bond_r0, "
+                              "angle_k, angle_theta0}", kind=list)
     temperature: float = key(-1.0, "initial velocities at this temperature with zero momentum "
                                    "(-1: the file's velocities, or zero)", "ε/k_B", kind=float)
 

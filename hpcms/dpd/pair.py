@@ -75,6 +75,7 @@ class DPD:
     has_tail = False
     mix = None
     velocity_dependent = True
+    CHI_DENSITY = CHI_DENSITY
 
     def __init__(self, a, gamma, cutoff, temperature):
         """a, gamma, cutoff: (n_types, n_types) symmetric float64 tables; temperature kT > 0."""

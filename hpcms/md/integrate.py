@@ -297,16 +297,17 @@ def check_table(table):
         raise DeckError("integrator.style", style, f"required, one of {styles}")
     cls = INTEGRATOR_STYLES[style]
     settings = {}
+    own = getattr(cls, "own_keys", {})  # keys only a style knows, checked by cls.check_key
     for key, value in table.items():
         if key == "style":
             continue
-        if key not in _KEY_RULES:
+        if key not in _KEY_RULES and key not in own:
             raise DeckError(f"integrator.{key}", value, "unknown key; known keys of "
-                            "[integrator]: style, " + ", ".join(_KEY_RULES))
+                            "[integrator]: style, " + ", ".join(list(_KEY_RULES) + list(own)))
         if key not in cls.keys:
             raise DeckError(f"integrator.{key}", value, f"not used by style {style!r}, "
                             "whose keys are: style, " + ", ".join(cls.keys))
-        settings[key] = _checked(key, value)
+        settings[key] = cls.check_key(key, value) if key in own else _checked(key, value)
     settings.setdefault("dt", DEFAULT_DT)
     if "temperature" in cls.keys and "temperature" not in settings:
         raise DeckError("integrator.temperature", None,
@@ -330,3 +331,7 @@ def make_integrator(comm, table, *, n_global, dof, seed):
         raise ValueError(f"make_integrator: dof = {dof} must be in "
                          f"(0, 3 * n_global = {3 * n_global}]")
     return cls.from_settings(comm, settings, dof=dof, seed=seed)
+
+
+# Styles defined in other packages register themselves on import.
+from hpcms.dpd import integrate as _dpd_integrate  # noqa: E402,F401  (registers "groot-warren")

@@ -225,6 +225,10 @@ def make_pair_force(table, n_types):
     """
     if not isinstance(n_types, int) or n_types < 1:
         raise ValueError(f"n_types must be a positive integer, got {n_types!r}")
+    own = PAIR_STYLES.get(table.get("style")) if isinstance(table, dict) and isinstance(
+        table.get("style"), str) else None
+    if own is not None and hasattr(own, "from_table"):  # a style with its own keys (dpd)
+        return own.from_table(table, n_types)
     _check_table(table, "potential", POTENTIAL_KEYS)
     if "style" not in table:
         raise DeckError("potential.style", None, f"required: one of {sorted(PAIR_STYLES)}")
@@ -232,8 +236,6 @@ def make_pair_force(table, n_types):
     if not isinstance(style, str) or style not in PAIR_STYLES:
         raise DeckError("potential.style", style, f"one of {sorted(PAIR_STYLES)}")
     cls = PAIR_STYLES[style]
-    if hasattr(cls, "from_table"):  # a style with its own keys (dpd)
-        return cls.from_table(table, n_types)
     cutoff = _positive(table, "cutoff", "potential") if "cutoff" in table else None
     shift = _boolean(table, "shift", "potential")
     tail = _boolean(table, "tail", "potential")

@@ -26,11 +26,18 @@ from .timers import Timers
 class Simulation:
     """Particles + pair force + integrator.  Collective on `system.comm`."""
 
-    def __init__(self, system, pair, integrator, *, dof, tail=False):
+    def __init__(self, system, pair, integrator, *, dof, tail=False, seed=0, bonded=()):
         self.system = system
         self.comm = system.comm
         self.pair = pair
         self.integrator = integrator
+        # Velocity-dependent pair styles (dpd) also get ghost velocities, ids,
+        # the step, dt and the seed; bonded terms add their forces after the pair's.
+        self.seed = seed
+        self.bonded = list(bonded)
+        self._velocity_dependent = getattr(pair, "velocity_dependent", False)
+        if getattr(integrator, "needs_old_forces", False):
+            system.keep_forces = True
         self.dof = dof
         self.tail = tail
         self.step = 0
@@ -51,11 +58,25 @@ class Simulation:
     def time(self):
         return self.step * self.dt
 
-    def compute_forces(self, with_energy=False):
-        """Pair forces on owned particles into system.f, or instead (with_energy)
-        per-particle energy and virial, leaving system.f alone."""
+    def compute_forces(self, with_energy=False, step=None):
+        """Pair (+ bonded) forces on owned particles into system.f, or instead
+        (with_energy) per-particle energy and virial, leaving system.f alone.
+
+        `step` keys the random pair forces of velocity-dependent styles
+        (default: the current step).  Collective for those styles (ghost
+        velocities are forwarded).
+        """
         s = self.system
         nl = s.neighbors
+        extra = {}
+        if self._velocity_dependent:
+            v = s.v
+            if not with_energy and hasattr(self.integrator, "force_velocity"):
+                v = self.integrator.force_velocity(s.v, s.f, s.mass)
+            with self.timers("comm"):
+                v_all = s.with_ghosts(v)
+            extra = dict(v=v_all, ids=s.ids, step=self.step if step is None else step,
+                         dt=self.dt, seed=self.seed)
         if with_energy:
             if len(self.energy) != s.n_local:
                 self.energy = np.empty(s.n_local)
@@ -64,9 +85,13 @@ class Simulation:
             # s.f carries the integrator's post_force terms (Langevin) into the
             # next step: measuring must not touch it.
             self.pair.compute(s.x, s.types, s.n_local, nl.start, nl.index, self._scratch_f,
-                              self.energy, self.virial)
+                              self.energy, self.virial, **extra)
+            for term in self.bonded:
+                term.compute(s, self._scratch_f, self.energy, self.virial)
         else:
-            self.pair.compute(s.x, s.types, s.n_local, nl.start, nl.index, s.f)
+            self.pair.compute(s.x, s.types, s.n_local, nl.start, nl.index, s.f, **extra)
+            for term in self.bonded:
+                term.compute(s, s.f)
 
     def setup(self):
         """Forces at the current state, before the first step.  Collective."""
@@ -112,7 +137,7 @@ class Simulation:
             with t("comm"):
                 s.update_ghosts()
         with t("pair"):
-            self.compute_forces()
+            self.compute_forces(step=step)
         with t("integrate"):
             n = s.n_local
             integ.post_force(step, s.v, s.f, s.mass, s.ids[:n])

@@ -24,13 +24,14 @@ class ParticleSystem:
     """
 
     def __init__(self, comm, box, mass_by_type, cutoff, skin, *, every=1, check=True,
-                 grid=(0, 0, 0)):
+                 grid=(0, 0, 0), ghost_cutoff=0.0):
         self.domain = Domain(comm, box, grid)
         self.comm = self.domain.comm
         self.box = box
         self.mass_by_type = np.asarray(mass_by_type, dtype=np.float64)
         self.neighbors = NeighborList(cutoff, skin, every, check)
-        self.halo = Halo(self.domain, self.neighbors.list_cutoff)
+        # Ghosts reach the list cutoff, or farther when bonded terms need it (angles).
+        self.halo = Halo(self.domain, max(self.neighbors.list_cutoff, ghost_cutoff))
         self.n_local = 0
         self.n_global = 0
         self.x = np.empty((0, 3))
@@ -42,6 +43,9 @@ class ParticleSystem:
         self.mass = np.empty(0)
         self.x_ref = np.empty((0, 3))
         self.last_build = 0
+        # Carry forces through migration at every rebuild (an integrator that
+        # needs the previous step's forces after the rebuild: groot-warren).
+        self.keep_forces = False
 
     @property
     def n_ghost(self):
@@ -72,6 +76,7 @@ class ParticleSystem:
 
     def reneighbor(self, step, *, wrap=True, carry_forces=False):
         """Wrap, migrate, sort, rebuild ghosts and the Verlet list."""
+        carry_forces = carry_forces or self.keep_forces
         n = self.n_local
         x = np.ascontiguousarray(self.x[:n])
         s = np.empty((n, 3))
@@ -111,6 +116,17 @@ class ParticleSystem:
         self.neighbors.build(self.x, all_bins, n, slot_keys(self.ids, images))
         self.x_ref = self.x[:n].copy()
         self.last_build = step
+
+    def with_ghosts(self, a):
+        """Owned-particle array a (n_local, k) and its ghosts' copies, (n_local + n_ghost, k).
+
+        Ghost rows are their owners' values, unshifted (velocities, not
+        positions).  Collective.
+        """
+        out = np.empty((len(self.ids),) + np.shape(a)[1:], dtype=np.asarray(a).dtype)
+        out[: self.n_local] = a[: self.n_local]
+        self.halo.forward(out)
+        return out
 
     def update_ghosts(self):
         """Refresh ghost positions from their owners."""
