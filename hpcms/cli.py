@@ -118,7 +118,8 @@ def _run(comm, args):
     watch = StopWatch(hours).install()
     try:
         _, status = execute(comm, deck, echo=not args.quiet, resume=args.resume,
-                            restart=args.restart, force=args.force, stop_watch=watch)
+                            restart=args.restart, force=args.force, max_hours=hours,
+                            stop_watch=watch)
     finally:
         watch.uninstall()
     return status

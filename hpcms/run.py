@@ -21,6 +21,7 @@ from mpi4py import MPI
 from . import __version__
 from .config.deck import Deck, physics_differences
 from .config.errors import DeckError, RunError
+from .dpd.analysis import RDFObserver, StructureObserver
 from .dpd.bonded import Bonded, Topology
 from .dpd.placement import build_random
 from .md.integrate import initial_velocities, make_integrator
@@ -179,7 +180,8 @@ def build_simulation(comm, plan: Plan, ckpt=None) -> Simulation:
     topology = plan.topology if plan.topology is not None else Topology()
     system = ParticleSystem(comm, plan.box, plan.mass_by_type, pair.cutoff_max, nb.skin,
                             every=nb.every, check=nb.check, grid=plan.grid,
-                            ghost_cutoff=Bonded.ghost_cutoff(topology, pair.cutoff_max + nb.skin))
+                            ghost_cutoff=Bonded.ghost_cutoff(topology, pair.cutoff_max + nb.skin,
+                                                             deck.system.bond_reach))
     tail = bool(deck.potential.get("tail", False))
     sim = Simulation(system, pair, integ, dof=dof, tail=tail, seed=deck.run.seed)
     if ckpt is not None:
@@ -190,7 +192,7 @@ def build_simulation(comm, plan: Plan, ckpt=None) -> Simulation:
                        f=p["force"], step=ckpt.step, wrap=False)
         integ.load_state_dict(ckpt.state.get("integrator", {}))
         sim.step = ckpt.step
-        _add_bonded(comm, sim, topology)
+        _add_bonded(comm, sim, topology, deck.system.bond_reach)
         return sim
     if comm.rank == 0:
         v = st.velocities if st.velocities is not None else np.zeros_like(st.positions)
@@ -204,12 +206,12 @@ def build_simulation(comm, plan: Plan, ckpt=None) -> Simulation:
                                            deck.system.temperature, dof)
     elif deck.system.temperature == 0.0:
         system.v[...] = 0.0
-    _add_bonded(comm, sim, topology)
+    _add_bonded(comm, sim, topology, deck.system.bond_reach)
     sim.setup()
     return sim
 
 
-def _add_bonded(comm, sim, topology):
+def _add_bonded(comm, sim, topology, reach):
     """Bond and angle forces of a non-empty topology join the simulation.  Collective."""
     if topology.empty:
         return
@@ -217,7 +219,7 @@ def _add_bonded(comm, sim, topology):
     max_id = comm.allreduce(int(s.ids[: s.n_local].max()) if s.n_local else 0, op=MPI.MAX)
     max_id = max(max_id, int(topology.bonds[:, :2].max(initial=0)),
                  int(topology.angles[:, :3].max(initial=0)))
-    sim.bonded.append(Bonded(comm, topology, max_id))
+    sim.bonded.append(Bonded(comm, topology, max_id, reach))
 
 
 def output_dir_free(path):
@@ -282,11 +284,23 @@ def execute(comm, deck: Deck, *, echo=True, resume=False, restart=None, force=Fa
                                deck.output.checkpoint_keep, deck.run.steps, deck.raw,
                                deck.run.seed, deck.run.kind, plan.mass_by_type, log)
     observers = [thermo, ckpts]
+    rdf = structure = None
+    if deck.output.rdf_every:
+        rdf = RDFObserver(sim, deck.output.rdf_every, plan.n_types, out / "rdf.csv")
+        observers.append(rdf)
+    if deck.output.structure_every:
+        structure = StructureObserver(sim, deck.output.structure_every, out / "structure.csv")
+        observers.append(structure)
+        if ckpt is None:
+            structure(sim)
     traj = _trajectory(comm, deck, plan, sim, out, ckpt)
     if traj is not None:
         observers.append(traj)
         traj(sim)  # the frame of the start step (skipped when the file has it)
     hours = deck.run.max_hours if max_hours is None else max_hours
+    if 0 < 3600 * hours < 5.0:
+        log(f"warning: max_hours {hours} h is less than the 5 s kept for writing a "
+            "checkpoint: the run stops after its first step")
     watch = stop_watch or StopWatch(hours)
     watch.checkpoint_seconds = lambda: ckpts.last_seconds
     if ckpt is None:
@@ -300,6 +314,10 @@ def execute(comm, deck: Deck, *, echo=True, resume=False, restart=None, force=Fa
         thermo.close()
         if traj is not None:
             traj.close()
+        if structure is not None:
+            structure.close()
+    if rdf is not None:
+        rdf.write(sim)
     timing = _timing(comm, sim, loop, time.perf_counter() - t_start, imbalance, remaining)
     if comm.rank == 0:
         (out / "timing.json").write_text(json.dumps(timing, indent=2))

@@ -41,7 +41,7 @@ STOP_LINE = re.compile(r"^stopped at step (\d+) on (.+): checkpoint written; "
 
 def write_run_deck(path, out, *, cells=5, steps=10, checkpoint_every=5, thermo_every=5,
                    **sections):
-    """An LJ fcc deck (cells**3 * 4 atoms) writing into `output`."""
+    """An LJ fcc deck (4 * cells**3 atoms) that writes into `out`."""
     extra = {k: dict(v) for k, v in sections.items()}
     run = dict(dict(steps=steps, output=str(out)), **extra.pop("run", {}))
     output = dict(dict(checkpoint_every=checkpoint_every, thermo_every=thermo_every,
@@ -287,9 +287,9 @@ KILL_TRIES = 6
 
 def kill_during_write(tmp_path, ranks, attempt):
     """Run with a checkpoint every 2 steps and SIGKILL everything as soon as a
-    .tmp file exists next to at least one finished checkpoint.  Returns the
-    output directory and whether the .tmp file was still there after the kill
-    (the kill landed inside a write)."""
+    .tmp file exists next to at least one finished checkpoint.  Returns
+    (deck, output directory, whether it was killed, whether the .tmp file was
+    still there after the kill: the kill landed inside a write)."""
     where = tmp_path / f"try{attempt}"
     where.mkdir()
     out = where / "out"

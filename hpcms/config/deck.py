@@ -78,6 +78,9 @@ class SystemSection:
     molecules: list = key([], "linear chains placed as random walks (lattice = 'random'): "
                               "tables {sequence = [type names], count, bond_k, bond_r0, "
                               "angle_k, angle_theta0}", kind=list)
+    bond_reach: float = key(3.5, "longest bond allowed; ghosts reach this far (twice with "
+                                 "angles) when there are molecules", "σ",
+                            kind=float, minimum=0.0, exclusive=True)
     temperature: float = key(-1.0, "initial velocities at this temperature with zero momentum "
                                    "(-1: the file's velocities, or zero)", "ε/k_B", kind=float)
 
@@ -100,6 +103,11 @@ class OutputSection:
     checkpoint_every: int = key(0, "write a checkpoint every N steps and at the end (0: none)",
                                 "steps", kind=int, minimum=0)
     checkpoint_keep: int = key(2, "keep this many newest checkpoints", kind=int, minimum=1)
+    rdf_every: int = key(0, "accumulate g(r) per type pair every N steps, written to rdf.csv "
+                            "at the end (0: none)", "steps", kind=int, minimum=0)
+    structure_every: int = key(0, "write the composition structure factor of types 1 and 2 to "
+                                  "structure.csv every N steps (0: none)", "steps",
+                               kind=int, minimum=0)
     progress: str = key("auto", "progress display on rank 0: a bar on a terminal, lines in a log",
                         choices=("auto", "bar", "lines", "off"))
 

@@ -9,9 +9,11 @@ The topology (`Topology`) is global and the same on every rank: bonds as
 (id_a, id_b, type), angles as (id_a, id_b, id_c, type), and per-type
 coefficients.  At each list build every rank finds, for each bond and angle
 of each particle it owns, the images of the partners nearest to it among its
-owned and ghost slots (`Bonded.resolve`); a bond longer than the reach — the
-halo width, or half of it with angles, whose far end is two bonds away — is a
-`RunError` naming the ids, on every rank.  Forces are summed per owned
+owned and ghost slots (`Bonded.resolve`); a bond longer than the reach
+(``system.bond_reach``; the halo is that wide, twice that with angles, whose
+far end is two bonds away) is a `RunError` naming the ids, on every rank
+(a decomposition-independent check: the same run fails the same way on any
+number of ranks).  Forces are summed per owned
 particle in global order (see `_bonded_kernels`), so trajectories stay
 bitwise independent of the decomposition.
 """
@@ -72,9 +74,10 @@ def _per_id_csr(max_id, owner_ids, *columns):
 class Bonded:
     """Bond and angle forces of a `Topology` on a `ParticleSystem`.  Collective on `comm`."""
 
-    def __init__(self, comm, topology: Topology, max_id):
+    def __init__(self, comm, topology: Topology, max_id, reach=3.5):
         self.comm = comm
         self.topology = topology
+        self.bond_reach = float(reach)
         t = topology
         b = t.bonds
         ends = np.concatenate([b[:, 0], b[:, 1]])
@@ -99,13 +102,12 @@ class Bonded:
         self._builds = -1
 
     @staticmethod
-    def ghost_cutoff(topology, list_cutoff):
-        """Halo width the topology needs: twice the list cutoff with angles."""
-        return 2.0 * list_cutoff if len(topology.angles) else list_cutoff
-
-    def reach(self, system):
-        """Longest allowed bond: the list cutoff (the halo is twice that with angles)."""
-        return system.neighbors.list_cutoff
+    def ghost_cutoff(topology, list_cutoff, reach):
+        """Halo width the topology needs: the bond reach, twice that with angles
+        (an angle's far end is two bonds away), and at least the list cutoff."""
+        if topology.empty:
+            return list_cutoff
+        return max(list_cutoff, 2.0 * reach if len(topology.angles) else reach)
 
     def resolve(self, system, step):
         """Find partner slots for this list build.  Collective; RunError on all ranks."""
@@ -114,7 +116,7 @@ class Bonded:
         ids = s.ids
         order = np.argsort(ids, kind="stable")
         sorted_ids = np.ascontiguousarray(ids[order])
-        reach = self.reach(s)
+        reach = self.bond_reach
         reach_sq = reach * reach
         nb = kernels.count_entries(ids, n, self.b_start)
         self.lb_start = np.empty(n + 1, np.int64)
@@ -142,13 +144,13 @@ class Bonded:
         if bonds:
             i, j = min(bonds)
             raise RunError(step, f"bond between particles {i} and {j} is longer than the bond "
-                                 f"reach {reach:.4g} (the neighbour list cutoff; ghosts reach no "
+                                 f"reach {reach:.4g} (system.bond_reach; ghosts reach no "
                                  "farther): the bond stretched too far (reduce dt, stiffen the "
-                                 "bond, or raise neighbor.skin)")
+                                 "bond, or raise system.bond_reach)")
         if angles:
             a, b, c = min(angles)
             raise RunError(step, f"angle {a}-{b}-{c} has an arm longer than the bond reach "
-                                 f"{reach:.4g}: a bond stretched too far")
+                                 f"{reach:.4g} (system.bond_reach): a bond stretched too far")
         self._builds = s.neighbors.builds
 
     def compute(self, system, f, energy=None, virial=None):

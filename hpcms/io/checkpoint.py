@@ -49,6 +49,7 @@ class CheckpointError(DeckError):
 
     def __init__(self, path, problem):
         super().__init__("checkpoint", str(path), problem)
+        self.args = (f"checkpoint {path}: {problem}",)
 
     def __reduce__(self):
         return (CheckpointError, (self.value, self.allowed))
@@ -244,4 +245,7 @@ def newest_valid(comm, directory, log=print):
 def prune(directory, keep):
     """Delete all but the newest `keep` checkpoints (rank 0 only; keep >= 1)."""
     for path in candidates(directory)[keep:]:
+        path.unlink(missing_ok=True)
+    # Left by a writer that was killed: no write is in progress when prune runs.
+    for path in Path(directory).glob("checkpoint-*.h5.tmp"):
         path.unlink(missing_ok=True)
