@@ -70,8 +70,9 @@ def _mean_and_error(samples, n_blocks=20):
 # ---------------------------------------------------------------- deck keys
 
 def test_styles_are_registered_by_deck_name():
+    from hpcms.dpd.integrate import GrootWarren
     assert INTEGRATOR_STYLES == {"nve": VelocityVerlet, "langevin": Langevin,
-                                 "nose-hoover": NoseHooverChain}
+                                 "nose-hoover": NoseHooverChain, "groot-warren": GrootWarren}
 
 
 def test_defaults():
@@ -84,8 +85,8 @@ def test_defaults():
 
 
 @pytest.mark.parametrize("table, key, message", [
-    ({}, "integrator.style", "one of 'langevin', 'nose-hoover', 'nve'"),
-    ({"style": "nvt"}, "integrator.style", "one of 'langevin', 'nose-hoover', 'nve'"),
+    ({}, "integrator.style", "one of 'groot-warren', 'langevin', 'nose-hoover', 'nve'"),
+    ({"style": "nvt"}, "integrator.style", "one of 'groot-warren', 'langevin', 'nose-hoover', 'nve'"),
     ({"style": "nve", "dt": 0}, "integrator.dt", "a number > 0"),
     ({"style": "nve", "dt": -0.1}, "integrator.dt", "a number > 0"),
     ({"style": "nve", "dt": True}, "integrator.dt", "a number > 0"),

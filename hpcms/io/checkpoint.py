@@ -74,6 +74,10 @@ def _checksum(data, first_word):
 
 
 def _global_checksum(comm, data, first_row):
+    if data.dtype.itemsize < 8:
+        # Rows of 4-byte words (types) need not fill whole 64-bit words: widen
+        # them so that a row's words do not depend on where a rank's part starts.
+        data = np.asarray(data).astype(np.int64 if data.dtype.kind == "i" else np.uint64)
     words_per_row = (data.dtype.itemsize * int(np.prod(data.shape[1:], dtype=np.int64))) // 8
     local = np.array([_checksum(data, first_row * words_per_row)], dtype=np.uint64)
     total = np.empty_like(local)
