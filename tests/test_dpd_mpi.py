@@ -101,3 +101,9 @@ def test_dpd_restart_same_rank_count(base, mpi_tmp_path):
 @pytest.mark.parametrize("first,second", [(1, 2), (2, 1)])
 def test_dpd_restart_on_another_rank_count(base, first, second, mpi_tmp_path):
     restart_case(WATER if base == "water" else SURFACTANT, first, second, mpi_tmp_path)
+
+
+@pytest.mark.mpi(min_size=4)
+@pytest.mark.parametrize("first,second", [(2, 4), (4, 3)])
+def test_dpd_restart_on_more_or_fewer_ranks(first, second, mpi_tmp_path):
+    restart_case(WATER, first, second, mpi_tmp_path)
