@@ -19,6 +19,19 @@ from .md.thermo import COLUMNS
 EXIT_RESUMABLE = 75  # checkpoint written on request; continue with --resume
 
 
+def truncate_csv(path, after_step, n_columns):
+    """Drop the rows of a step-keyed CSV later than `after_step` (a restart
+    continues from there), and a row cut short by a crash (no newline, or
+    missing columns).  Rank 0 only."""
+    p = Path(path)
+    if not p.exists():
+        return
+    lines = p.read_text().splitlines(keepends=True)
+    whole = [ln for ln in lines[1:] if ln.endswith("\n") and ln.count(",") == n_columns - 1]
+    p.write_text("".join(lines[:1] + [ln for ln in whole
+                                      if int(float(ln.split(",", 1)[0])) <= after_step]))
+
+
 class Log:
     """The run's log on rank 0: log.txt and stdout.  Other ranks stay silent."""
 
@@ -60,23 +73,6 @@ class ThermoObserver:
             self.file = open(path, "a")
             if self.file.tell() == 0:
                 self.file.write(",".join(COLUMNS) + "\n")
-
-    @staticmethod
-    def truncate(path, after_step):
-        """Drop rows later than `after_step` (a restart continues from there).
-
-        Rank 0 only.  Returns whether the row of `after_step` itself is kept.
-        """
-        p = Path(path)
-        if not p.exists():
-            return False
-        lines = p.read_text().splitlines(keepends=True)
-        # A row cut short by a crash (no newline, or missing columns) is dropped too.
-        whole = [ln for ln in lines[1:]
-                 if ln.endswith("\n") and ln.count(",") == len(COLUMNS) - 1]
-        kept = lines[:1] + [ln for ln in whole if int(float(ln.split(",", 1)[0])) <= after_step]
-        p.write_text("".join(kept))
-        return len(kept) > 1 and int(float(kept[-1].split(",", 1)[0])) == after_step
 
     def needs_rebuild(self, step):
         return False

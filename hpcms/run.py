@@ -29,7 +29,9 @@ from .md.pair import make_pair_force
 from .md.simulation import Simulation
 from .io import checkpoint
 from .io.h5md import H5MDWriter, TrajectoryObserver
-from .outputs import EXIT_RESUMABLE, CheckpointObserver, Log, StopWatch, ThermoObserver
+from .md.thermo import COLUMNS
+from .outputs import (EXIT_RESUMABLE, CheckpointObserver, Log, StopWatch,
+                      ThermoObserver, truncate_csv)
 from .parallel.box import Box
 from .parallel.domain import choose_grid
 from .particles.lattice import build_lattice
@@ -261,7 +263,8 @@ def execute(comm, deck: Deck, *, echo=True, resume=False, restart=None, force=Fa
         out.mkdir(parents=True, exist_ok=True)
         (out / "deck.json").write_text(json.dumps(deck.raw, indent=2, default=str))
         if ckpt is not None:
-            ThermoObserver.truncate(out / "thermo.csv", ckpt.step)
+            truncate_csv(out / "thermo.csv", ckpt.step, len(COLUMNS))
+            truncate_csv(out / "structure.csv", ckpt.step, len(StructureObserver.COLUMNS))
     comm.Barrier()
     log = Log(comm, out / "log.txt", echo=echo)
     log(f"hpcms {__version__}: {deck.run.kind} run of {deck.path} on {comm.size} rank(s)")

@@ -87,6 +87,10 @@ def restart_case(base, first, second, tmp):
         a = (tmp / "ref" / "thermo.csv").read_text()
         b = (tmp / "cont" / "thermo.csv").read_text()
         assert a == b
+        if base is BLEND:
+            a = (tmp / "ref" / "structure.csv").read_text()
+            b = (tmp / "cont" / "structure.csv").read_text()
+            assert a == b
 
 
 @pytest.mark.mpi
