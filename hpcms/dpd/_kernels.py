@@ -18,7 +18,7 @@ import math
 
 import numba
 
-from hpcms.md._pair_kernels import FASTMATH
+from hpcms.md._pair_kernels import FASTMATH, _store_energy_virial
 from hpcms.md._rng_kernels import pair_gaussian
 
 kernel = numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH)
@@ -94,13 +94,7 @@ def dpd_energy_virial(x, types, n_local, nbr_start, nbr_index, a, cutsq, rc, rci
                 vxy += dx * dy * fpair
                 vxz += dx * dz * fpair
                 vyz += dy * dz * fpair
-        energy[i] = 0.5 * e
-        virial[i, 0] = 0.5 * vxx
-        virial[i, 1] = 0.5 * vyy
-        virial[i, 2] = 0.5 * vzz
-        virial[i, 3] = 0.5 * vxy
-        virial[i, 4] = 0.5 * vxz
-        virial[i, 5] = 0.5 * vyz
+        _store_energy_virial(i, e, vxx, vyy, vzz, vxy, vxz, vyz, energy, virial)
 
 
 @numba.njit(cache=True)

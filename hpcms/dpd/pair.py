@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from hpcms.config.errors import DeckError
-from hpcms.md.pair import _check_table, _positive, _type_pair, register
+from hpcms.md.pair import _check_table, _positive, pair_entries, register
 
 from . import _kernels as kernels
 
@@ -101,17 +101,8 @@ class DPD:
             raise DeckError("potential.temperature", None, "required by style 'dpd': kT > 0")
         kT = _positive(table, "temperature", "potential")
         default_cutoff = _positive(table, "cutoff", "potential") if "cutoff" in table else 1.0
-        entries = table.get("pair", [])
-        if not isinstance(entries, list):
-            raise DeckError("potential.pair", entries, "an array of tables [[potential.pair]]")
-        given, where = {}, {}
-        for k, entry in enumerate(entries):
-            prefix = f"potential.pair[{k}]"
-            _check_table(entry, prefix, PAIR_KEYS)
-            pair = _type_pair(entry, prefix, n_types)
-            if pair in where:
-                raise DeckError(f"{prefix}.types", entry["types"],
-                                f"each type pair once; already given in potential.pair[{where[pair]}]")
+        given = {}
+        for prefix, pair, entry in pair_entries(table.get("pair", []), PAIR_KEYS, n_types):
             if ("a" in entry) == ("chi" in entry):
                 raise DeckError(f"{prefix}.a", entry.get("a"), "give exactly one of a and chi")
             if "chi" in entry and pair[0] == pair[1]:
@@ -124,7 +115,7 @@ class DPD:
             else:
                 coeffs["chi"] = _nonnegative(entry, "chi", prefix)
                 coeffs["where"] = prefix
-            given[pair], where[pair] = coeffs, k
+            given[pair] = coeffs
         tables = {name: np.empty((n_types, n_types)) for name in ("a", "gamma", "cutoff")}
         for p in range(n_types):
             for q in range(p, n_types):

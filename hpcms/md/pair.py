@@ -252,12 +252,12 @@ def make_pair_force(table, n_types):
     return cls(**tables, **options)
 
 
-def _read_pairs(entries, cls, default_cutoff, n_types):
-    """``{(a, b): {name: value}}`` (0-based, a <= b) from the deck entries."""
+def pair_entries(entries, allowed, n_types):
+    """Yield (prefix, (a, b), entry) for each [[potential.pair]], checking its keys,
+    its types (0-based, a <= b) and that no type pair comes twice."""
     if not isinstance(entries, list):
         raise DeckError("potential.pair", entries, "an array of tables [[potential.pair]]")
-    allowed = ("types",) + cls.coefficients + ("cutoff",)
-    given, where = {}, {}
+    where = {}
     for k, entry in enumerate(entries):
         prefix = f"potential.pair[{k}]"
         _check_table(entry, prefix, allowed)
@@ -265,6 +265,15 @@ def _read_pairs(entries, cls, default_cutoff, n_types):
         if pair in where:
             raise DeckError(f"{prefix}.types", entry["types"],
                             f"each type pair once; already given in potential.pair[{where[pair]}]")
+        where[pair] = k
+        yield prefix, pair, entry
+
+
+def _read_pairs(entries, cls, default_cutoff, n_types):
+    """``{(a, b): {name: value}}`` (0-based, a <= b) from the deck entries."""
+    given = {}
+    for prefix, pair, entry in pair_entries(entries, ("types",) + cls.coefficients + ("cutoff",),
+                                            n_types):
         coeffs = {name: _positive(entry, name, prefix, required=True) for name in cls.coefficients}
         if "cutoff" in entry:
             coeffs["cutoff"] = _positive(entry, "cutoff", prefix)
@@ -273,7 +282,7 @@ def _read_pairs(entries, cls, default_cutoff, n_types):
         else:
             raise DeckError(f"{prefix}.cutoff", None,
                             "required when potential.cutoff is not set: a positive number")
-        given[pair], where[pair] = coeffs, k
+        given[pair] = coeffs
     return given
 
 
