@@ -49,31 +49,8 @@ fi
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null 2>&1 || python=python3
 
-# The run's output directory as hpcms resolves it (deck + --set overrides);
-# empty when the deck cannot be read (hpcms then reports why).
-output_dir() {
-    "$python" - "$deck" "$@" 2>/dev/null <<'EOF'
-import sys
-from hpcms.config.deck import load_deck
-args, overrides = sys.argv[2:], []
-for i, a in enumerate(args):
-    if a == "--set" and i + 1 < len(args):
-        overrides.append(args[i + 1])
-    elif a.startswith("--set="):
-        overrides.append(a[len("--set="):])
-print(load_deck(sys.argv[1], overrides).run.output)
-EOF
-}
-
-# Name of the newest checkpoint in the output directory (empty when none).
-newest_checkpoint() {
-    [ -n "$out" ] && [ -d "$out" ] || return 0
-    local f newest=""
-    for f in "$out"/checkpoint-*.h5; do
-        [ -e "$f" ] && newest=$(basename "$f")
-    done
-    echo "$newest"
-}
+# shellcheck source=launch/campaign-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/campaign-lib.sh"
 
 # The user's options without --resume and --restart FILE (for later attempts).
 later_args=()

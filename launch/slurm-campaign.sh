@@ -54,28 +54,10 @@ cd "${SLURM_SUBMIT_DIR:-$(dirname "$0")/..}" || exit 1
 # shellcheck disable=SC1091
 source launch/env.sh || exit 1
 
-# run.output as hpcms resolves it (deck + --set overrides); empty if unreadable.
-out=$(python3 - "$deck" "$@" 2>/dev/null <<'EOF'
-import sys
-from hpcms.config.deck import load_deck
-args, overrides = sys.argv[2:], []
-for i, a in enumerate(args):
-    if a == "--set" and i + 1 < len(args):
-        overrides.append(args[i + 1])
-    elif a.startswith("--set="):
-        overrides.append(a[len("--set="):])
-print(load_deck(sys.argv[1], overrides).run.output)
-EOF
-)
-
-newest_checkpoint() {
-    [ -n "$out" ] && [ -d "$out" ] || return 0
-    local f newest=""
-    for f in "$out"/checkpoint-*.h5; do
-        [ -e "$f" ] && newest=$(basename "$f")
-    done
-    echo "$newest"
-}
+python=python3
+# shellcheck source=launch/campaign-lib.sh
+source launch/campaign-lib.sh
+out=$(output_dir "$@")
 
 before=$(newest_checkpoint)
 resume=()
