@@ -59,14 +59,52 @@ def _keys():
     for name, cls in PAIR_STYLES.items():
         lines.append(f"  [[potential.pair]] for {name}: types = [i, j], "
                      + ", ".join(cls.coefficients) + ", cutoff (optional)")
+        if hasattr(cls, "keys_doc"):
+            lines.append(f"  style = {name!r}: " + cls.keys_doc)
+    from .dpd.tstat import KEYS_DOC
+    lines.append("  " + KEYS_DOC)
     lines += ["", "[integrator]"]
     for name, cls in INTEGRATOR_STYLES.items():
         lines.append(f"  style = {name!r}: " + ", ".join(cls.keys))
+    return "\n".join(lines + ["", _fe_keys()])
+
+
+def _fe_keys():
+    """The FE deck (run.kind = 'fe'): sections, material styles, boundary types."""
+    from .config.fe_deck import FE_SECTIONS
+    from .config.deck import section_reference
+    from .fe.boundary import TYPES
+    from .fe.materials import MATERIALS, REQUIRED
+
+    lines = ["# FE decks (run.kind = 'fe'): [run] as above, then"]
+    for name, cls in FE_SECTIONS.items():
+        if name != "run":
+            lines += section_reference(name, cls)
+    lines.append("[material]")
+    for style, cls in MATERIALS.items():
+        lines.append(f"  style = {style!r}:")
+        for key, k in cls.keys.items():
+            default = "required" if k.default is REQUIRED else repr(k.default)
+            unit = f" [{k.unit}]" if k.unit else ""
+            lines.append(f"    {key} = {default}{unit}: {k.doc}")
+    lines += ["", "[[boundary]]  region = box plane (xmin..zmax), label name or 'Face Sets' "
+              "value; name = reaction column name (default: the region)"]
+    for kind, keys in TYPES.items():
+        lines.append(f"  type = {kind!r}" + (": " + ", ".join(keys) if keys else ": u = 0"))
     return "\n".join(lines)
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    args, petsc_args = _parser().parse_known_args(argv)
+    # Single-dash options (-fe_snes_monitor, -fe_pc_type hypre) go to PETSc;
+    # anything else unknown is a usage error (exit 2).
+    petsc_like = (petsc_args[0].startswith("-") and not any(a.startswith("--") for a in petsc_args)
+                  if petsc_args else True)
+    if not petsc_like or (petsc_args and args.command not in ("run", "check")):
+        _parser().parse_args(argv)
+    if petsc_args:
+        from petsc4py import PETSc
+        PETSc.Options().insertString(" ".join(petsc_args))
     if args.command == "keys":
         print(_keys())
         return 0
@@ -103,6 +141,8 @@ def _run(comm, args):
 
     deck = on_root(comm, load_deck, args.deck, args.overrides)
     deck = comm.bcast(deck, root=0)
+    if deck.run.kind == "fe":
+        return _run_fe(comm, args, deck)
     if args.command == "check":
         plan = prepare(comm, deck)
         if comm.rank == 0:
@@ -120,6 +160,29 @@ def _run(comm, args):
         _, status = execute(comm, deck, echo=not args.quiet, resume=args.resume,
                             restart=args.restart, force=args.force, max_hours=hours,
                             stop_watch=watch)
+    finally:
+        watch.uninstall()
+    return status
+
+
+def _run_fe(comm, args, deck):
+    from .fe.driver import FERun, execute_fe
+    from .outputs import StopWatch
+
+    if args.command == "check":
+        run = FERun(comm, deck, log=lambda m: None)
+        if comm.rank == 0:
+            m = run.mesh
+            print(f"{args.deck}: ok ({m.n_cells_global} {m.element.name} cells, "
+                  f"{run.space.n_global} dofs, material {deck.material.get('style')})")
+        return 0
+    if args.max_hours is not None and not args.max_hours >= 0:
+        raise DeckError("--max-hours", args.max_hours, "must be >= 0")
+    hours = deck.run.max_hours if args.max_hours is None else args.max_hours
+    watch = StopWatch(hours).install()
+    try:
+        _, status = execute_fe(comm, deck, echo=not args.quiet, resume=args.resume,
+                               restart=args.restart, force=args.force, stop_watch=watch)
     finally:
         watch.uninstall()
     return status

@@ -54,11 +54,13 @@ if [ ! -x "$_hpcms_venv/bin/hpcms" ]; then
     "$_hpcms_venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$_hpcms_root" \
         || { return 1 2>/dev/null || exit 1; }
 fi
-# Test dependency from the package index: MDAnalysis reads our H5MD files.
-# numpy stays below 1.25 or Debian's numba 0.56 stops working.
-if ! compgen -G "$_hpcms_venv/lib/python3*/site-packages/MDAnalysis" >/dev/null; then
-    echo "hpcms: installing MDAnalysis into $_hpcms_venv" >&2
-    "$_hpcms_venv/bin/python" -m pip install -q "MDAnalysis" "numpy<1.25" \
+# Test dependencies from the package index: MDAnalysis reads our H5MD files,
+# meshio our XDMF fields (independent readers).  numpy stays below 1.25 or
+# Debian's numba 0.56 stops working.
+if ! compgen -G "$_hpcms_venv/lib/python3*/site-packages/MDAnalysis" >/dev/null \
+    || ! compgen -G "$_hpcms_venv/lib/python3*/site-packages/meshio" >/dev/null; then
+    echo "hpcms: installing MDAnalysis and meshio into $_hpcms_venv" >&2
+    "$_hpcms_venv/bin/python" -m pip install -q "MDAnalysis" "meshio" "numpy<1.25" \
         || { return 1 2>/dev/null || exit 1; }
 fi
 # shellcheck disable=SC1091

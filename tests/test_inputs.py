@@ -1,6 +1,6 @@
 """Every example deck in inputs/ runs, serially and under `mpirun -n 2`, and
 gives the same thermo.csv on both (hpcms is bitwise deterministic across rank
-counts).  Decks are found by glob, so a new deck is covered by adding it.
+counts); FE decks give the same reactions to solver tolerance.  Decks are found by glob, so a new deck is covered by adding it.
 
 Also: a run that starts from a structure file written from a lattice gives
 the same thermo.csv, byte for byte, as the lattice deck itself.
@@ -22,6 +22,8 @@ from test_cli import pytestmark  # noqa: F401  (same skip: not under an mpirun o
 
 INPUTS = REPO / "inputs"
 DECKS = sorted(INPUTS.glob("*.toml"))
+FE_DECKS = [d for d in DECKS if load_deck(d).run.kind == "fe"]
+PARTICLE_DECKS = [d for d in DECKS if d not in FE_DECKS]
 STEPS = 20
 
 
@@ -62,6 +64,31 @@ def run_deck(deck, where, ranks=None):
     return lines
 
 
+def run_fe_deck(deck, where, ranks=None):
+    """Run an FE deck to the end under `where`; the rows of its reaction.csv."""
+    out = Path(where) / f"{deck.stem}-{ranks or 1}"
+    result = hpcms("run", deck, "--quiet", "--set", f"run.output={json.dumps(str(out))}",
+                   cwd=where, ranks=ranks)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (out / "fields.xdmf").exists() and (out / "fields.h5").exists()
+    lines = (out / "reaction.csv").read_text().splitlines()
+    rows = [[float(x) for x in line.split(",")] for line in lines[1:]]
+    assert rows and rows[-1][1] == 1.0  # reached the full load
+    return rows
+
+
+@needs_mpirun
+@pytest.mark.parametrize("deck", FE_DECKS, ids=[d.stem for d in FE_DECKS])
+def test_fe_deck_serial_and_on_2_ranks(deck, tmp_path):
+    """Same increments and, to solver tolerance, the same reactions on 1 and 2 ranks."""
+    serial = run_fe_deck(deck, tmp_path)
+    parallel = run_fe_deck(deck, tmp_path, ranks=2)
+    assert len(parallel) == len(serial)
+    for a, b in zip(serial, parallel):
+        assert b[:2] == a[:2]
+        assert b[2:-1] == pytest.approx(a[2:-1], rel=1e-7, abs=1e-9)
+
+
 @pytest.fixture(scope="module")
 def serial_thermo(tmp_path_factory):
     """thermo.csv lines of each deck's serial run, run once for both tests."""
@@ -75,13 +102,13 @@ def serial_thermo(tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("deck", DECKS, ids=[d.stem for d in DECKS])
+@pytest.mark.parametrize("deck", PARTICLE_DECKS, ids=[d.stem for d in PARTICLE_DECKS])
 def test_deck_runs_serially(deck, serial_thermo):
     serial_thermo(deck)
 
 
 @needs_mpirun
-@pytest.mark.parametrize("deck", DECKS, ids=[d.stem for d in DECKS])
+@pytest.mark.parametrize("deck", PARTICLE_DECKS, ids=[d.stem for d in PARTICLE_DECKS])
 def test_deck_on_2_ranks_matches_serial(deck, serial_thermo, tmp_path):
     serial = serial_thermo(deck)
     parallel = run_deck(deck, tmp_path, ranks=2)

@@ -38,7 +38,8 @@ def key(default, doc, unit="", *, kind=None, choices=None, minimum=None,
 
 @dataclass(frozen=True)
 class RunSection:
-    kind: str = key("md", "what to run", choices=("md",))
+    kind: str = key("md", "what to run: 'md' particles (MD, DPD), 'fe' finite elements",
+                    choices=("md", "fe"))
     steps: int = key(1000, "number of time steps", "steps", kind=int, minimum=0)
     seed: int = key(12345, "seed of every random number (velocities, thermostats)",
                     kind=int, minimum=0)
@@ -145,7 +146,7 @@ class Deck:
 
 def _type_name(kind):
     return {int: "an integer", float: "a number", bool: "true or false",
-            str: "a string", list: "a list"}[kind]
+            str: "a string", list: "a list", dict: "a table"}[kind]
 
 
 def _check_scalar(name, value, meta):
@@ -239,7 +240,11 @@ def load_deck(path, overrides=()) -> Deck:
 
 
 def deck_from_table(raw: dict, path: str = "deck") -> Deck:
-    """Validate a deck table (as parsed from TOML) into a Deck."""
+    """Validate a deck table (as parsed from TOML) into a Deck (FEDeck when run.kind = 'fe')."""
+    run_table = raw.get("run", {})
+    if isinstance(run_table, dict) and run_table.get("kind") == "fe":
+        from .fe_deck import fe_deck_from_table
+        return fe_deck_from_table(raw, path)
     known = list(SECTIONS) + list(STYLED_SECTIONS)
     for name in raw:
         if name not in known:
@@ -267,17 +272,22 @@ def reference() -> str:
     """The deck reference, generated from the section definitions."""
     lines = []
     for name, cls in SECTIONS.items():
-        lines.append(f"[{name}]")
-        for f in dataclasses.fields(cls):
-            meta = f.metadata
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            unit = f" [{meta['unit']}]" if meta["unit"] else ""
-            allowed = ""
-            if meta["choices"]:
-                allowed = " one of " + ", ".join(repr(c) for c in meta["choices"] if c)
-            lines.append(f"  {f.name} = {default!r}{unit}: {meta['doc']}{allowed}")
-        lines.append("")
+        lines += section_reference(name, cls)
     return "\n".join(lines)
+
+
+def section_reference(name, cls):
+    """Lines documenting one section: key = default [unit]: doc, allowed values."""
+    lines = [f"[{name}]"]
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        unit = f" [{meta['unit']}]" if meta["unit"] else ""
+        allowed = ""
+        if meta["choices"]:
+            allowed = " one of " + ", ".join(repr(c) for c in meta["choices"] if c != "")
+        lines.append(f"  {f.name} = {default!r}{unit}: {meta['doc']}{allowed}")
+    return lines + [""]
 
 
 # Keys a restart may change: they do not touch the trajectory.

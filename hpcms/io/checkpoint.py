@@ -5,6 +5,7 @@ Layout (format "hpcms-checkpoint", version 1)::
     /                 attrs: format, version, hpcms_version, kind, step, time,
                              n_global, ranks (that wrote it), seed, deck (JSON)
     /box/cell         (3, 3) cell vectors as columns      /box/origin (3,)
+    /particles        attr n_global: the rows of a row group (FE runs: /vertices)
     /particles/id     (N,) int64, rows in the writer's rank order (any order)
     /particles/type   (N,) int32 (0-based)
     /particles/position, velocity, force   (N, 3) float64
@@ -87,7 +88,7 @@ def _global_checksum(comm, data, first_row):
 
 @dataclass
 class Checkpoint:
-    """What a checkpoint holds; particle arrays are this rank's slab (id order)."""
+    """What a checkpoint holds; each row group's arrays are this rank's block of rows."""
     path: str
     step: int
     time: float
@@ -97,40 +98,60 @@ class Checkpoint:
     seed: int
     deck: dict
     hpcms_version: str
-    cell: np.ndarray
-    origin: np.ndarray
-    particles: dict = field(default_factory=dict)
+    cell: np.ndarray | None = None
+    origin: np.ndarray | None = None
+    groups: dict = field(default_factory=dict)   # {group: {name: rows}}
     state: dict = field(default_factory=dict)
+
+    @property
+    def particles(self):
+        return self.groups.get("particles", {})
 
 
 def write(comm, directory, *, step, time, kind, seed, deck, cell, origin,
           ids, types, x, v, f, image, state):
-    """Write checkpoint-<step>.h5 into `directory` crash-safely.  Collective.
+    """Write a particle run's checkpoint-<step>.h5 into `directory`.  Collective.
 
     ids..image are this rank's owned particles in any order; `state` maps
     group names to dicts of small arrays or numbers (the same on every rank).
     Returns the final path.
     """
+    particles = dict(zip(PARTICLE_FIELDS, [ids, types, x, v, f, image]))
+    return write_groups(comm, directory, step=step, time=time, kind=kind, seed=seed, deck=deck,
+                        groups={"particles": particles}, state=state,
+                        small={"box/cell": cell, "box/origin": origin})
+
+
+def write_groups(comm, directory, *, step, time, kind, seed, deck, groups, state, small=None):
+    """Write checkpoint-<step>.h5 crash-safely from row groups.  Collective.
+
+    `groups` maps a group name to {name: rows}, each rank holding any subset
+    of the rows in any order (an `id` array says which); rows are written as
+    one slab per rank at an exclusive-scan offset, with no redistribution.
+    `small` holds arrays every rank has whole.  Returns the final path.
+    """
     directory = Path(directory)
     final = directory / checkpoint_name(step)
     tmp = directory / (final.name + ".tmp")
-    # Each rank writes its own particles as one slab at an offset from an
-    # exclusive scan of the counts: no redistribution.  A reader may use any
-    # number of ranks: it reads blocks of rows and sends particles to their
-    # owners by position.
-    n_global = comm.allreduce(len(ids), op=MPI.SUM)
-    lo = comm.exscan(len(ids)) or 0
-    slab = [ids, types, x, v, f, image]
+    n_rows = {g: comm.allreduce(len(next(iter(rows.values()))), op=MPI.SUM)
+              for g, rows in groups.items()}
+    first = next(iter(n_rows.values()), 0)
     with open_file(tmp, "w", comm) as h5:
         h5.attrs.update(format=FORMAT, version=VERSION, hpcms_version=__version__, kind=kind,
-                        step=step, time=time, n_global=n_global, ranks=comm.size, seed=seed,
+                        step=step, time=time, n_global=first, ranks=comm.size, seed=seed,
                         deck=json.dumps(deck, default=str))
-        _write_small(comm, h5, "box/cell", np.asarray(cell, dtype=np.float64))
-        _write_small(comm, h5, "box/origin", np.asarray(origin, dtype=np.float64))
-        for name, data in zip(PARTICLE_FIELDS, slab):
-            dset = h5.create_dataset(f"particles/{name}", (n_global,) + data.shape[1:], data.dtype)
-            write_rows(dset, lo, data)
-            dset.attrs["checksum"] = _global_checksum(comm, data, lo)
+        for name, value in (small or {}).items():
+            _write_small(comm, h5, name, np.asarray(value, dtype=np.float64))
+        for group, rows in groups.items():
+            count = len(next(iter(rows.values())))
+            lo = comm.exscan(count) or 0
+            h5.require_group(group).attrs["n_global"] = n_rows[group]
+            for name, data in rows.items():
+                data = np.ascontiguousarray(data)
+                dset = h5.create_dataset(f"{group}/{name}", (n_rows[group],) + data.shape[1:],
+                                         data.dtype)
+                write_rows(dset, lo, data)
+                dset.attrs["checksum"] = _global_checksum(comm, data, lo)
         for group, values in state.items():
             for name, value in values.items():
                 _write_small(comm, h5, f"state/{group}/{name}", np.asarray(value))
@@ -159,7 +180,7 @@ def _fsync(path):
 
 
 def read(comm, path):
-    """Read and verify a checkpoint; each rank gets a slab of the particles.  Collective.
+    """Read and verify a checkpoint; each rank gets a block of every row group.  Collective.
 
     Raises CheckpointError (on every rank) naming the file and the failing
     dataset when the file is unreadable, of another format or version, or
@@ -187,22 +208,31 @@ def _read(comm, path):
         if int(a["version"]) != VERSION:
             raise CheckpointError(path, f"has layout version {int(a['version'])}; this hpcms "
                                         f"({__version__}) reads version {VERSION} only")
-        n_global = int(a["n_global"])
-        lo, hi = block_bounds(n_global, comm.size, comm.rank)
-        particles = {}
-        for name in PARTICLE_FIELDS:
-            dset = h5[f"particles/{name}"]
-            if dset.shape[0] != n_global:
-                raise CheckpointError(path, f"dataset particles/{name} has {dset.shape[0]} rows, "
-                                            f"expected {n_global}")
-            data = read_rows(dset, lo, hi)
-            if _global_checksum(comm, data, lo) != int(dset.attrs["checksum"]):
-                raise CheckpointError(path, f"dataset particles/{name} fails its checksum "
-                                            "(the file is corrupted)")
-            particles[name] = data
+        groups = {}
+        row_groups = [g for g in h5 if g == "particles" or "n_global" in h5[g].attrs]
+        if a.get("kind") in (None, "md") and "particles" not in row_groups:
+            raise CheckpointError(path, "has no particles group")
+        for group in row_groups:
+            n_global = int(h5[group].attrs.get("n_global", a["n_global"]))
+            lo, hi = block_bounds(n_global, comm.size, comm.rank)
+            names = sorted(h5[group])
+            if group == "particles" and set(names) != set(PARTICLE_FIELDS):
+                raise CheckpointError(path, f"particles hold {names}, expected "
+                                            f"{list(PARTICLE_FIELDS)}")
+            groups[group] = {}
+            for name in names:
+                dset = h5[f"{group}/{name}"]
+                if dset.shape[0] != n_global:
+                    raise CheckpointError(path, f"dataset {group}/{name} has {dset.shape[0]} "
+                                                f"rows, expected {n_global}")
+                data = read_rows(dset, lo, hi)
+                if _global_checksum(comm, data, lo) != int(dset.attrs["checksum"]):
+                    raise CheckpointError(path, f"dataset {group}/{name} fails its checksum "
+                                                "(the file is corrupted)")
+                groups[group][name] = data
         small = {}
         h5.visititems(lambda name, obj: small.__setitem__(name, obj[()])
-                      if isinstance(obj, h5py.Dataset) and not name.startswith("particles/")
+                      if isinstance(obj, h5py.Dataset) and name.split("/")[0] not in row_groups
                       else None)
         for name, value in small.items():
             if int(_checksum(np.asarray(value), 0)) != int(h5[name].attrs["checksum"]):
@@ -214,11 +244,11 @@ def _read(comm, path):
                 _, group, key = name.split("/", 2)
                 state.setdefault(group, {})[key] = value
         return Checkpoint(path=str(path), step=int(a["step"]), time=float(a["time"]),
-                          n_global=n_global, ranks=int(a["ranks"]), kind=str(a["kind"]),
-                          seed=int(a["seed"]), deck=json.loads(a["deck"]),
+                          n_global=int(a["n_global"]), ranks=int(a["ranks"]),
+                          kind=str(a["kind"]), seed=int(a["seed"]), deck=json.loads(a["deck"]),
                           hpcms_version=str(a["hpcms_version"]),
-                          cell=small["box/cell"], origin=small["box/origin"],
-                          particles=particles, state=state)
+                          cell=small.get("box/cell"), origin=small.get("box/origin"),
+                          groups=groups, state=state)
 
 
 def candidates(directory):

@@ -62,12 +62,19 @@ def _checkpoint(p):
     except checkpoint.CheckpointError as e:
         return f"checkpoint {p}: NOT USABLE: {e.allowed}"
     deck = ck.deck
-    lines = [f"checkpoint {p} (layout version {checkpoint.VERSION}, hpcms {ck.hpcms_version})",
-             f"  kind {ck.kind}, step {ck.step}, time {ck.time:g}, {ck.n_global} particles, "
-             f"written by {ck.ranks} rank(s)",
-             f"  box {np.asarray(ck.cell).tolist()}",
-             f"  checksums: {status}"]
-    for name in ("potential", "integrator"):
+    head = f"checkpoint {p} (layout version {checkpoint.VERSION}, hpcms {ck.hpcms_version})"
+    if ck.kind == "fe":
+        lines = [head, f"  kind fe, increment {ck.step}, load factor {ck.time:g}, "
+                       f"{ck.n_global} vertices, written by {ck.ranks} rank(s)",
+                 f"  checksums: {status}"]
+        sections = ("mesh", "material")
+    else:
+        lines = [head, f"  kind {ck.kind}, step {ck.step}, time {ck.time:g}, {ck.n_global} "
+                       f"particles, written by {ck.ranks} rank(s)",
+                 f"  box {np.asarray(ck.cell).tolist()}",
+                 f"  checksums: {status}"]
+        sections = ("potential", "integrator")
+    for name in sections:
         section = deck.get(name, {})
         brief = {k: v for k, v in section.items() if not isinstance(v, (list, dict))}
         lines.append(f"  [{name}] {brief}")

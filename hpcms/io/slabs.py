@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from mpi4py import MPI
 
-from ..parallel.rows import send_rows
+from ..parallel.rows import block_owner, send_rows
 
 
 def block_bounds(n_global, size, rank):
@@ -52,12 +52,7 @@ def to_slabs(comm, rows, n_global, arrays):
     Returns (lo, hi, arrays) with every array now holding rows lo..hi-1 in
     order.  Collective.
     """
-    per, extra = divmod(n_global, comm.size)
-    # Inverse of block_bounds: the first `extra` blocks have per + 1 rows.
-    big = extra * (per + 1)
-    dest = np.where(rows < big, rows // max(per + 1, 1),
-                    extra + (rows - big) // max(per, 1)).astype(np.int64)
-    moved = send_rows(comm, dest, [rows] + list(arrays))
+    moved = send_rows(comm, block_owner(rows, n_global, comm.size), [rows] + list(arrays))
     lo, hi = block_bounds(n_global, comm.size, comm.rank)
     place = moved[0] - lo
     out = []

@@ -26,3 +26,46 @@ def send_rows(comm, dest, arrays):
                        [recv.view(np.uint8).reshape(-1), recv_counts * item, MPI.BYTE])
         out.append(recv)
     return out
+
+
+def block_owner(ids, n_global, size):
+    """Rank holding each id when ids 0..n_global-1 are cut into `size` contiguous blocks
+    (the first n_global % size blocks one longer)."""
+    per, extra = divmod(n_global, size)
+    big = extra * (per + 1)
+    ids = np.asarray(ids, dtype=np.int64)
+    return np.where(ids < big, ids // max(per + 1, 1),
+                    extra + (ids - big) // max(per, 1)).astype(np.int64)
+
+
+def rows_by_id(comm, ids, arrays, n_global, wanted):
+    """Rows of the ids in `wanted`, from ranks that hold them.  Collective on `comm`.
+
+    Every id in 0..n_global-1 is held by one rank (rows `arrays` keyed by
+    `ids`); each rank asks for any ids (`wanted`, repeats across ranks
+    allowed) and gets their rows in the order asked.
+    """
+    moved = send_rows(comm, block_owner(ids, n_global, comm.size), [ids] + list(arrays))
+    first = _block_start(n_global, comm.size, comm.rank)
+    stores = []
+    for a in moved[1:]:
+        store = np.empty((len(a),) + a.shape[1:], dtype=a.dtype)
+        store[moved[0] - first] = a
+        stores.append(store)
+    wanted = np.asarray(wanted, dtype=np.int64)
+    asker = np.full(len(wanted), comm.rank, dtype=np.int64)
+    slot = np.arange(len(wanted), dtype=np.int64)
+    q_ids, q_asker, q_slot = send_rows(comm, block_owner(wanted, n_global, comm.size),
+                                       [wanted, asker, slot])
+    answers = send_rows(comm, q_asker, [q_slot] + [s[q_ids - first] for s in stores])
+    out = []
+    for a in answers[1:]:
+        b = np.empty_like(a)
+        b[answers[0]] = a
+        out.append(b)
+    return out
+
+
+def _block_start(n_global, size, rank):
+    per, extra = divmod(n_global, size)
+    return rank * per + min(rank, extra)
