@@ -71,8 +71,9 @@ def _keys():
 
 def _fe_keys():
     """The FE deck (run.kind = 'fe'): sections, material styles, boundary types."""
-    from .config.fe_deck import FE_SECTIONS
+    from .fe2 import material as _rve  # noqa: F401  (registers "rve")
     from .config.deck import section_reference
+    from .config.fe_deck import FE_SECTIONS
     from .fe.boundary import TYPES
     from .fe.materials import MATERIALS, REQUIRED
 
@@ -166,11 +167,13 @@ def _run(comm, args):
 
 
 def _run_fe(comm, args, deck):
+    from .fe2 import material as _rve  # noqa: F401  (registers the FE² style "rve")
     from .fe.driver import FERun, execute_fe
     from .outputs import StopWatch
 
     if args.command == "check":
         run = FERun(comm, deck, log=lambda m: None)
+        run.close()
         if comm.rank == 0:
             m = run.mesh
             print(f"{args.deck}: ok ({m.n_cells_global} {m.element.name} cells, "

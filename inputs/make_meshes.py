@@ -1,12 +1,14 @@
 """Write the mesh files the FE decks read (Gmsh 2.2 ASCII, which DMPlex reads).
 
-    python inputs/make_meshes.py            # rewrites inputs/plate_hole.msh
+    python inputs/make_meshes.py            # rewrites inputs/plate_hole*.msh
 
 plate_hole.msh: a quarter of a square plate (side 2W) with a central hole of
 radius R, 0 <= x, y <= W, quadrilaterals graded towards the hole.  Physical
 groups of its edges (DMPlex "Face Sets" values):
 1 left (x = 0, symmetry), 2 bottom (y = 0, symmetry), 3 right (x = W),
 4 top (y = W), 5 hole (r = R).  The cells form physical group 10.
+plate_hole_coarse.msh: the same shape (W = 4, R = 1) with 12 cells, for FE²
+decks whose every quadrature point is an atomistic RVE.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ def write_gmsh22(path, points, quads, edges):
 def main(argv):
     here = Path(__file__).resolve().parent
     write_gmsh22(here / "plate_hole.msh", *plate_with_hole())
+    write_gmsh22(here / "plate_hole_coarse.msh",
+                 *plate_with_hole(W=4.0, R=1.0, n_arc=2, n_radial=3))
     return 0
 
 

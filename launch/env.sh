@@ -43,6 +43,8 @@ export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy
 export OMPI_MCA_rmaps_base_oversubscribe=${OMPI_MCA_rmaps_base_oversubscribe:-1}
 # numba compiles each kernel once and caches it beside the source.
 export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-$_hpcms_root/.numba_cache}
+# One BLAS thread per MPI rank: threaded 3x3 inversions cost a millisecond on busy cores.
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
 if [ ! -x "$_hpcms_venv/bin/python" ]; then
     echo "hpcms: creating $_hpcms_venv" >&2

@@ -291,7 +291,8 @@ def section_reference(name, cls):
 
 
 # Keys a restart may change: they do not touch the trajectory.
-RESTART_FREE = ("run.steps", "run.output", "run.max_hours", "output.", "parallel.")
+RESTART_FREE = ("run.steps", "run.output", "run.max_hours", "output.", "parallel.",
+                "material.ranks_per_rve")
 
 
 def physics_differences(old: dict, new: dict):

@@ -63,6 +63,11 @@ class FERun:
         self.snes = make_snes(self.problem, deck.solver)
         self.stepper = LoadStepper(self.problem, self.snes, deck.load, log, self.timers)
 
+    def close(self):
+        """Release what the material holds (RVE sub-communicators).  Collective."""
+        if hasattr(self.material, "free"):
+            self.material.free()
+
     def displacement(self):
         """(n_vertices, dim) displacements of this rank's owned and ghost vertices.  Collective."""
         return self.space.to_local(self.stepper.u)
@@ -78,16 +83,25 @@ class FERun:
                           self.mesh.n_vertices_global, self.mesh.vertex_ids)
         self.space.set_owned(self.stepper.u, np.arange(self.space.n_local), u.reshape(-1))
         self.stepper.restore(ckpt.state["load"])
+        points = ckpt.groups.get("points")
+        if points is not None and hasattr(self.material, "load_state_rows"):
+            names = [k for k in points if k != "id"]
+            n_points = self.mesh.n_cells_global * self.problem.nq
+            values = rows_by_id(self.comm, points["id"], [points[k] for k in names], n_points,
+                                self.problem.point_ids)
+            self.material.load_state_rows(self.problem.point_ids, dict(zip(names, values)))
 
     def write_checkpoint(self, directory, keep):
         """checkpoint-<increment>.h5 of the last converged state.  Collective."""
         m = self.mesh
         u = self.displacement()[m.vertex_owned]
         d = self.deck
+        groups = {"vertices": {"id": m.vertex_ids[m.vertex_owned], "displacement": u}}
+        if hasattr(self.material, "state_rows"):  # per-point history (FE² RVEs)
+            groups["points"] = self.material.state_rows()
         path = checkpoint.write_groups(
             self.comm, directory, step=self.stepper.step, time=self.stepper.load, kind="fe",
-            seed=d.run.seed, deck=d.raw,
-            groups={"vertices": {"id": m.vertex_ids[m.vertex_owned], "displacement": u}},
+            seed=d.run.seed, deck=d.raw, groups=groups,
             state={"load": self.stepper.state(),
                    "mesh": {"vertices": m.n_vertices_global, "cells": m.n_cells_global}})
         if self.comm.rank == 0:
@@ -129,6 +143,8 @@ class Outputs:
 
     def __call__(self, stepper):
         run, sec = self.run, self.run.deck.output
+        if hasattr(run.material, "summary"):
+            self.log(run.material.summary())
         with run.timers("output"):
             self._reaction_row(stepper)
             every = sec.fields_every
@@ -154,7 +170,11 @@ class Outputs:
             return
         mesh, p = self.run.mesh, self.run.problem
         u = self.run.displacement()[mesh.vertex_owned]
-        self.fields.write_step(stepper.step, stepper.load, {"displacement": u}, p.cell_fields())
+        cells = p.cell_fields()
+        if hasattr(self.run.material, "point_fields"):
+            for name, values in self.run.material.point_fields().items():
+                cells[name] = values.reshape(mesh.n_cells, p.nq).mean(axis=1)
+        self.fields.write_step(stepper.step, stepper.load, {"displacement": u}, cells)
         self.last_fields = stepper.step
 
     def checkpoint(self):
@@ -223,6 +243,7 @@ def execute_fe(comm, deck, *, echo=True, resume=False, restart=None, force=False
         log(f"run stopped: {e}")
         outputs.checkpoint()  # the last converged state
         outputs.close()
+        run.close()
         raise
     loop = time.perf_counter() - t_loop
     status = 0
@@ -234,6 +255,7 @@ def execute_fe(comm, deck, *, echo=True, resume=False, restart=None, force=False
         log(f"stopped at increment {run.stepper.step} (load {run.stepper.load:.6g}) on a stop "
             f"request: checkpoint written; continue with --resume (exit status {status})")
     outputs.close()
+    run.close()
     timing = _timing(comm, run, loop, time.perf_counter() - t_start)
     if comm.rank == 0:
         (out / "timing.json").write_text(json.dumps(timing, indent=2))

@@ -146,6 +146,12 @@ class Halo:
             self._exchange(comm, send, recv, st, k)
         self.positions(x_all)
 
+    def deform(self, x_all):
+        """Ghost shifts for the domain's (changed) cell, then ghost positions
+        refreshed from their owners' x_all; the pattern is kept.  Collective."""
+        kernels.shift_vectors(self.images, self.domain.box.cell, self.shift)
+        self.update_positions(x_all)
+
     def forward(self, a_all):
         """Copy a per-particle array (n_local + n_ghost, k) from owners to ghosts, unshifted."""
         comm = self.comm

@@ -1,4 +1,4 @@
-"""Kernels on the particle state: wrapping into the box."""
+"""Kernels on the particle state: wrapping into the box, fractional <-> Cartesian."""
 
 import numba
 import numpy as np
@@ -35,3 +35,12 @@ def fractional(x, origin, inverse, s_out):
         r2 = x[i, 2] - origin[2]
         for d in range(3):
             s_out[i, d] = (inverse[d, 0] * r0 + inverse[d, 1] * r1) + inverse[d, 2] * r2
+
+
+@numba.njit(cache=True, error_model="numpy")
+def cartesian(s, origin, cell, x_out):
+    """x_out = origin + cell @ s per particle, summed in a fixed order (a, b, c)."""
+    for i in range(s.shape[0]):
+        for d in range(3):
+            x_out[i, d] = origin[d] + ((cell[d, 0] * s[i, 0] + cell[d, 1] * s[i, 1])
+                                       + cell[d, 2] * s[i, 2])

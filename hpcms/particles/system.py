@@ -117,6 +117,30 @@ class ParticleSystem:
         self.x_ref = self.x[:n].copy()
         self.last_build = step
 
+    def deform(self, box):
+        """Change the periodic cell to `box`, keeping every particle's
+        fractional coordinates: owned positions, the list reference positions
+        and the ghosts are mapped affinely, x -> box.origin + box.cell @ s.
+
+        Ownership, ghosts and the neighbour list are kept.  A list built in a
+        cell C_b stays valid while 2 d + ||C C_b^-1 - I||_2 (cutoff + skin) <=
+        skin, with d the largest displacement since the build (`displacement`,
+        measured in the mapped frame); otherwise call `reneighbor`.  Each
+        particle is mapped by itself in a fixed order, so the result does not
+        depend on the decomposition.  Collective.
+        """
+        old = self.box
+        n = self.n_local
+        for x in (self.x[:n], self.x_ref):
+            s = np.empty((len(x), 3))
+            kernels.fractional(np.ascontiguousarray(x), old.origin, old.inverse, s)
+            out = np.empty_like(s)
+            kernels.cartesian(s, box.origin, box.cell, out)
+            x[...] = out
+        self.box = box
+        self.domain.box = box
+        self.halo.deform(self.x)
+
     def with_ghosts(self, a):
         """Owned-particle array a (n_local, k) and its ghosts' copies, (n_local + n_ghost, k).
 

@@ -1,0 +1,349 @@
+"""FE²: the material point whose answer comes from atomistic RVEs.
+
+``[material] style = "rve"`` makes every quadrature point of the FE mesh ask
+a periodic atomistic crystal (`hpcms.fe2.rve.RVE`) deformed by its F for W, P
+and A.  One `evaluate` call, collective on the FE communicator, does:
+
+1. reuse: a point whose F changed by at most `reuse_tol` (every component)
+   since its last evaluation keeps its result;
+2. schedule: the other points become jobs, assigned to RVE groups by
+   longest-processing-time first with each job's measured wall time of its
+   previous evaluation as its cost (ties by point id), so groups stay
+   balanced as costs change;
+3. downscale: each job (point id, F, the point's relaxed atoms for a warm
+   start, its last good F and atoms for retries) goes to its group's first
+   rank; the group relaxes the RVE (and its tangent) on its sub-communicator;
+4. retry: an RVE that fails (not converged, NaN, lost atoms) is sub-stepped
+   from its last good state in 2, then 4, ... increments; if that fails too
+   the point answers NaN and the FE solver cuts its load step back;
+5. Hill–Mandel: a probing δF along P checks that the RVE's energy change per
+   reference volume equals the stress power P:δF (fourth-order differences);
+6. upscale: results go back to the owning ranks.
+
+Per-point state (F, relaxed atoms, cost) lives on the rank owning the point,
+as a trial copy and a committed copy (`commit` / `rollback`), and is what a
+checkpoint saves, keyed by point id: a restart may use another number of
+ranks and another `ranks_per_rve`.  Results do not depend on either: an RVE
+evaluation is bitwise the same on any group size.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from mpi4py import MPI
+
+from ..config.errors import DeckError, RunError
+from ..fe.materials import REQUIRED, Key, register
+from ..parallel.rows import send_rows
+from .groups import RVEGroups
+from .rve import RVE, RVESpec, RVEState
+
+SPEC_KEYS = {
+    "cells": Key([4, 4, 4], "", "fcc conventional cells of the RVE along x, y, z"),
+    "orient": Key([], "", "crystal directions along x, y, z (default: cube axes)"),
+    "epsilon": Key(1.0, "ε", "LJ well depth"),
+    "sigma": Key(1.0, "σ", "LJ length"),
+    "cutoff": Key(2.5, "σ", "pair cutoff, as lj/cut's"),
+    "shift": Key(False, "", "shift the pair energy to zero at the cutoff"),
+    "constant": Key(0.0, "σ", "lattice constant (0: the zero-stress constant for the cutoff)"),
+    "vacancies": Key(0.0, "", "fraction of lattice sites left empty (the same sites at "
+                              "every point, picked by `seed`)"),
+    "seed": Key(1, "", "picks the vacant sites"),
+    "mode": Key("statics", "", "statics: atoms relaxed (FIRE) at the deformed cell"),
+    "ftol": Key(1e-10, "ε/σ", "relaxed when no force component exceeds this"),
+    "max_iterations": Key(10000, "", "FIRE steps per relaxation"),
+    "fd_step": Key(1e-5, "", "central-difference step on F of the tangent"),
+}
+KEYS = dict(SPEC_KEYS, **{
+    "ranks_per_rve": Key(1, "", "ranks of each RVE group; must divide the number of ranks "
+                                "(a restart may change it)"),
+    "reuse_tol": Key(1e-12, "", "keep a point's last result when no component of its F "
+                                "changed by more than this"),
+    "hill_mandel_step": Key(1e-4, "", "size |δF| of the Hill–Mandel probe (0: no check)"),
+    "retries": Key(2, "", "sub-step a failed RVE from its last good state in 2, 4, ... "
+                          "increments, this many times"),
+    "warm_start": Key(True, "", "start each relaxation from the point's last relaxed atoms "
+                                "(false: from the perfect lattice, for comparison)"),
+})
+
+_ROW = ("W", "P", "A", "hill_mandel", "seconds", "iterations", "retries", "ok")
+
+
+@register("rve")
+class RVEMaterial:
+    """Atomistic RVEs farmed to groups of `ranks_per_rve` ranks.  Collective on `comm`."""
+
+    keys = KEYS
+
+    def __init__(self, comm, spec: RVESpec, ranks_per_rve=1, reuse_tol=1e-12,
+                 hill_mandel_step=1e-4, retries=2, warm_start=True):
+        self.comm = comm
+        self.spec = spec
+        self.groups = RVEGroups(comm, ranks_per_rve)
+        self.rve = RVE(self.groups.group, spec)
+        self.reuse_tol = float(reuse_tol)
+        self.hm_step = float(hill_mandel_step)
+        self.retries = int(retries)
+        self.warm_start = bool(warm_start)
+        self.n_atoms = self.rve.n_atoms
+        self.ids = None
+        self.trial = self.committed = None
+        self._reset_stats()
+
+    @classmethod
+    def from_deck(cls, comm, settings):
+        values = {k: settings[k] for k in SPEC_KEYS}
+        values["cells"] = tuple(values["cells"]) if isinstance(values["cells"], list) else ()
+        values["orient"] = tuple(tuple(r) if isinstance(r, list) else r
+                                 for r in values["orient"])
+        try:
+            spec = RVESpec(**values)
+        except (ValueError, TypeError) as e:
+            text = str(e)
+            name = text.split("RVESpec.", 1)[-1].split(" ", 1)[0] if "RVESpec." in text else ""
+            raise DeckError(f"material.{name or 'rve'}", settings.get(name), text) from None
+        for name, low in (("reuse_tol", 0.0), ("hill_mandel_step", 0.0), ("retries", 0)):
+            v = settings[name]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= low:
+                raise DeckError(f"material.{name}", v, f"must be a number >= {low}")
+        if not isinstance(settings["warm_start"], bool):
+            raise DeckError("material.warm_start", settings["warm_start"], "must be true or false")
+        return cls(comm, spec, settings["ranks_per_rve"], settings["reuse_tol"],
+                   settings["hill_mandel_step"], int(settings["retries"]),
+                   settings["warm_start"])
+
+    # --- the MaterialPoint protocol --------------------------------------------------
+
+    def evaluate(self, F, ids, tangent=True):
+        """(W, P, A) of every point from its RVE (or its reused result).  Collective."""
+        F = np.ascontiguousarray(F, dtype=np.float64).reshape(-1, 3, 3)
+        self._bind(ids)
+        t = self.trial
+        bad = ~np.isfinite(F).all(axis=(1, 2)) | (np.linalg.det(F) <= 0)
+        changed = np.abs(F - t["F"]).max(axis=(1, 2), initial=0.0) > self.reuse_tol
+        todo = np.flatnonzero((changed | ~t["done"]) & ~bad)
+        self.stats["reused"] += len(ids) - len(todo) - int(bad.sum())
+        for name in _ROW[:2]:
+            t[name][bad] = np.nan
+        t["A"][bad] = np.nan
+        t["F"][todo] = F[todo]
+        self._farm(todo)
+        t["done"][todo] = True
+        return t["W"].copy(), t["P"].copy(), (t["A"].copy() if tangent else None)
+
+    def commit(self):
+        if self.trial is not None:
+            self.committed = {k: v.copy() for k, v in self.trial.items()}
+
+    def rollback(self):
+        if self.committed is not None:
+            self.trial = {k: v.copy() for k, v in self.committed.items()}
+
+    def elasticity(self):
+        """A at F = I of the reference RVE.  Collective."""
+        result = self.rve.evaluate(np.eye(3), None, tangent=True)
+        return result.A
+
+    def free(self):
+        self.rve.free()
+        self.groups.free()
+
+    # --- checkpoints and reports -------------------------------------------------------
+
+    def state_rows(self):
+        """Committed per-point state as rows keyed by point id (this rank's points)."""
+        c = self.committed
+        return {"id": self.ids, "F": c["F"].reshape(-1, 9),
+                "fractional": c["fractional"].reshape(len(self.ids), 3 * self.n_atoms),
+                "seconds": c["seconds"], "done": c["done"].astype(np.int8)}
+
+    def load_state_rows(self, ids, rows):
+        """Committed state of points `ids` from checkpoint rows (in the order of ids)."""
+        self._bind(ids)
+        c = self.trial
+        c["F"][:] = rows["F"].reshape(-1, 3, 3)
+        c["fractional"][:] = rows["fractional"].reshape(len(ids), self.n_atoms, 3)
+        c["seconds"][:] = rows["seconds"]
+        # The results are recomputed at the first evaluation (warm started).
+        c["done"][:] = False
+        self.commit()
+
+    def point_fields(self):
+        """Per-point RVE summaries of the last evaluation, for the field output."""
+        t = self.trial
+        return {"rve_energy_density": t["W"], "rve_hill_mandel": t["hill_mandel"],
+                "rve_seconds": t["seconds"], "rve_retries": t["retries"].astype(float)}
+
+    def summary(self):
+        """One line on the RVE work since the last summary, then start counting anew.
+        Collective."""
+        s = {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.stats.items()
+             if k not in ("hm_worst", "busy")}
+        worst = self.comm.allreduce(self.stats["hm_worst"], op=MPI.MAX)
+        busy = np.array(self.comm.allgather(self.stats["busy"]))[::self.groups.size]
+        total = s["evaluated"] + s["reused"]
+        reuse = 100.0 * s["reused"] / total if total else 0.0
+        imbalance = busy.max() / busy.mean() if busy.mean() > 0 else 1.0
+        self._reset_stats()
+        return (f"  RVEs: {s['evaluated']} evaluated, {s['reused']} reused ({reuse:.0f} %), "
+                f"{s['retried']} retried, {s['failed']} failed, {s['iterations']} FIRE steps; "
+                f"worst Hill-Mandel residual {worst:.2e}; group busy max/mean {imbalance:.2f}")
+
+    def _reset_stats(self):
+        self.stats = dict(evaluated=0, reused=0, retried=0, failed=0, iterations=0,
+                          hm_worst=0.0, busy=0.0)
+
+    # --- internals --------------------------------------------------------------------
+
+    def _bind(self, ids):
+        """Per-point arrays for these point ids (allocated at the first call)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if self.ids is not None and np.array_equal(ids, self.ids):
+            return
+        if self.ids is not None:
+            raise RunError(0, "the RVE material was asked for other quadrature points "
+                              "than at its first evaluation")
+        n = len(ids)
+        self.ids = ids.copy()
+        s0 = self.rve.reference_state().fractional
+        self.trial = {
+            "F": np.tile(np.eye(3), (n, 1, 1)), "W": np.zeros(n), "P": np.zeros((n, 3, 3)),
+            "A": np.zeros((n, 3, 3, 3, 3)), "hill_mandel": np.zeros(n), "seconds": np.ones(n),
+            "iterations": np.zeros(n, np.int64), "retries": np.zeros(n, np.int64),
+            "ok": np.ones(n, bool), "done": np.zeros(n, bool),
+            "fractional": np.tile(s0, (n, 1, 1)),
+            "good_F": np.tile(np.eye(3), (n, 1, 1)), "good_fractional": np.tile(s0, (n, 1, 1)),
+        }
+        self.committed = {k: v.copy() for k, v in self.trial.items()}
+
+    def _schedule(self, todo):
+        """Group of each of this rank's jobs: LPT over all ranks' jobs.  Collective."""
+        t = self.trial
+        jobs = self.comm.allgather((self.ids[todo], t["seconds"][todo]))
+        gids = np.concatenate([j[0] for j in jobs]) if jobs else np.zeros(0, np.int64)
+        cost = np.concatenate([j[1] for j in jobs]) if jobs else np.zeros(0)
+        order = np.lexsort((gids, -cost))
+        group = np.empty(len(gids), dtype=np.int64)
+        load = np.zeros(self.groups.count)
+        for k in order:  # one entry per RVE job (each a relaxation of ~1e2-1e4 atoms)
+            g = int(np.argmin(load))
+            group[k] = g
+            load[g] += cost[k]
+        start = sum(len(j[0]) for j in jobs[:self.comm.rank])
+        return group[start:start + len(todo)]
+
+    def _farm(self, todo):
+        """Evaluate points `todo` (local rows) on the RVE groups.  Collective."""
+        t, groups = self.trial, self.groups
+        dest = groups.ranks_of(self._schedule(todo))[:, 0]  # collective: even with no jobs
+        rows = todo.astype(np.int64)
+        owner = np.full(len(todo), self.comm.rank, dtype=np.int64)
+        start = t["fractional"] if self.warm_start else np.broadcast_to(
+            self.rve.reference_state().fractional, t["fractional"].shape)
+        payload = send_rows(self.comm, dest, [
+            self.ids[todo], rows, owner, t["F"][todo], np.ascontiguousarray(start[todo]),
+            t["good_F"][todo], t["good_fractional"][todo]])
+        n_jobs = groups.group.bcast(len(payload[0]) if groups.leader else None, root=0)
+        order = np.argsort(payload[0], kind="stable") if groups.leader else None
+        results = []
+        for j in range(n_jobs):
+            k = order[j] if groups.leader else 0
+            job = [a[k] for a in payload] if groups.leader else None
+            results.append(self._job(job))
+        back = self._pack(results, payload, order) if groups.leader else self._pack([], None, None)
+        got = send_rows(self.comm, back[0], back[1:])
+        rows_back = got[0]
+        names = ("W", "P", "A", "hill_mandel", "seconds", "iterations", "retries", "ok",
+                 "fractional")
+        for name, values in zip(names, got[1:]):
+            t[name][rows_back] = values
+        good = rows_back[got[8].astype(bool)]
+        t["good_F"][good] = t["F"][good]
+        t["good_fractional"][good] = t["fractional"][good]
+        self.stats["evaluated"] += len(todo)
+
+    def _pack(self, results, payload, order):
+        n = len(results)
+        out = [np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n), np.zeros((n, 3, 3)),
+               np.zeros((n, 3, 3, 3, 3)), np.zeros(n), np.zeros(n), np.zeros(n, np.int64),
+               np.zeros(n, np.int64), np.zeros(n, np.int8), np.zeros((n, self.n_atoms, 3))]
+        for j, r in enumerate(results):
+            k = order[j]
+            out[0][j], out[1][j] = payload[2][k], payload[1][k]   # owner rank, local row
+            for slot, value in enumerate(r, start=2):
+                out[slot][j] = value
+        return out
+
+    def _job(self, job):
+        """One point's RVE work on this group (job read on the group's rank 0).  Collective
+        on the group.  Returns (W, P, A, hm, seconds, iterations, retries, ok, fractional)."""
+        rve, group = self.rve, self.groups.group
+        t0 = time.perf_counter()
+        F, start, good_F, good_start = (job[3], job[4], job[5], job[6]) if job else (None,) * 4
+        state = RVEState(rve.ids, start) if job else None
+        result = rve.evaluate(F, state, tangent=True)
+        iterations, retries = result.iterations, 0
+        while not _usable(result) and retries < self.retries:
+            retries += 1
+            self.stats["retried"] += 1 if group.rank == 0 else 0
+            result, steps = self._substep(good_F, good_start, F, 2 ** retries)
+            iterations += steps
+        ok = _usable(result)
+        hm = self._hill_mandel(F, result) if ok and self.hm_step > 0 else 0.0
+        if group.rank == 0:
+            self.stats["failed"] += 0 if ok else 1
+            self.stats["iterations"] += iterations
+            self.stats["hm_worst"] = max(self.stats["hm_worst"], hm)
+        seconds = group.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+        self.stats["busy"] += seconds
+        W, P, A = (result.W, result.P, result.A) if ok else (math.nan, np.full((3, 3), np.nan),
+                                                             np.full((3, 3, 3, 3), np.nan))
+        return (W, P, A, hm, seconds, iterations, retries, int(ok), result.state.fractional)
+
+    def _substep(self, good_F, good_start, F, n):
+        """Walk from the last good state to F in n increments (warm starts).  Collective."""
+        rve = self.rve
+        state = RVEState(rve.ids, good_start) if good_F is not None else None
+        steps = 0
+        result = None
+        for k in range(1, n + 1):
+            Fk = good_F + (k / n) * (F - good_F) if good_F is not None else None
+            result = rve.evaluate(Fk, state, tangent=(k == n))
+            steps += result.iterations
+            if not _usable(result):
+                break
+            state = result.state
+        return result, steps
+
+    def _hill_mandel(self, F, result):
+        """Residual of the Hill-Mandel condition for a probe δF = h d along P:
+
+        |dW/dh - P:d| / (|P| + h |A|), with dW/dh from W(F ± h d), W(F ± 2h d)
+        (fourth-order central differences of relaxed RVEs, warm started): the
+        stress power against the RVE's energy change per reference volume,
+        relative to the stress (or, near zero stress, to its change over the
+        probe).  Collective on the group.
+        """
+        rve, h = self.rve, self.hm_step
+        direction, scale = None, 1.0
+        if self.groups.group.rank == 0:
+            norm = np.linalg.norm(result.P)
+            scale = norm + h * np.linalg.norm(result.A)
+            direction = result.P / norm if norm > 0 else np.eye(3) / math.sqrt(3.0)
+        W = {}
+        for k in (1, -1, 2, -2):
+            probe = F + k * h * direction if direction is not None else None
+            W[k] = rve.evaluate(probe, result.state, tangent=False).W
+        if self.groups.group.rank != 0:
+            return 0.0
+        slope = (8.0 * (W[1] - W[-1]) - (W[2] - W[-2])) / (12.0 * h)
+        return abs(slope - float(np.sum(result.P * direction))) / scale
+
+
+def _usable(result):
+    return (result is not None and result.converged and math.isfinite(result.W)
+            and np.isfinite(result.P).all()
+            and (result.A is None or np.isfinite(result.A).all()))

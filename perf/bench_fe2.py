@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""FE² benchmarks (issue 6): RVE evaluations per second, farming efficiency,
+and what result reuse and warm starts save.
+
+    python perf/bench_fe2.py                 # everything, 1 and 2 ranks
+    python perf/bench_fe2.py rve --cells 4   # one part
+
+Parts:
+  rve      one RVE (fcc LJ, statics, perfect crystal and with vacancies) timed
+           in-process: set-up, evaluate without and with the tangent, per atom;
+           larger RVEs on a group of 1 and 2 ranks (`mpirun -n 2` of this
+           script), with the group's parallel efficiency.
+  farm     an FE² run (a sheared block, 32 quadrature points, 108-atom RVEs)
+           on 1 and 2 ranks with ranks_per_rve = 1 (`hpcms run`, loop time from
+           timing.json): farming efficiency = t1 / (2 t2).
+  reuse    a plate with a hole whose RVEs hold a vacancy, over 3 increments,
+           with warm starts and with every relaxation started from the
+           perfect lattice: FIRE steps and loop time; the reuse rate from the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MPIRUN = ["mpirun", "--oversubscribe", "-n"]
+
+
+def time_rve(comm, cells, vacancies, repeat):
+    """(set-up s, evaluate s, evaluate+tangent s, atoms): best of `repeat`.  Collective."""
+    import numpy as np
+    from mpi4py import MPI
+
+    from hpcms.fe2.rve import RVE, RVESpec
+
+    spec = RVESpec(cells=tuple(cells), vacancies=vacancies)
+    F = np.eye(3)
+    F[0, 1] = 0.01
+    F[0, 0] = 1.005
+    warm = RVE(comm, spec)  # compile kernels, fill caches
+    warm.evaluate(F, None, tangent=True)
+    warm.free()
+    best = [float("inf")] * 3
+    for _ in range(repeat):
+        comm.Barrier()
+        t0 = time.perf_counter()
+        rve = RVE(comm, spec)
+        t1 = time.perf_counter()
+        rve.evaluate(F, None, tangent=False)
+        t2 = time.perf_counter()
+        rve.evaluate(F, None, tangent=True)
+        t3 = time.perf_counter()
+        rve.free()
+        times = [t1 - t0, t2 - t1, t3 - t2]
+        times = [comm.allreduce(t, op=MPI.MAX) for t in times]
+        best = [min(a, b) for a, b in zip(best, times)]
+    return best + [rve.n_atoms]
+
+
+def rve_worker(args):
+    """Run under mpirun: time RVEs on COMM_WORLD as one group, print JSON on rank 0."""
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    out = {}
+    for vac in (0.0, 0.01):
+        setup, plain, tangent, atoms = time_rve(comm, [args.cells] * 3, vac, args.repeat)
+        out[str(vac)] = dict(setup=setup, evaluate=plain, tangent=tangent, atoms=atoms)
+    if comm.rank == 0:
+        print("RESULT " + json.dumps(out))
+
+
+def run_worker(ranks, cells, repeat):
+    cmd = MPIRUN + [str(ranks), sys.executable, __file__, "rve-worker", "--cells", str(cells),
+                    "--repeat", str(repeat)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    line = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+    if done.returncode or not line:
+        raise RuntimeError(done.stdout + done.stderr)
+    return json.loads(line[0][7:])
+
+
+def part_rve(args):
+    print("== RVE evaluations (fcc LJ, statics; best of %d)" % args.repeat)
+    print(f"{'cells':>5} {'ranks':>5} {'vacancies':>9} {'atoms':>6} {'set-up ms':>9} "
+          f"{'eval ms':>8} {'+tangent ms':>11} {'evals/s':>8} {'tangent evals/s':>15} "
+          f"{'us/atom':>8}")
+    rows = {}
+    for cells in args.cells:
+        for ranks in args.ranks:
+            result = run_worker(ranks, cells, args.repeat)
+            for vac, r in result.items():
+                rows[(cells, ranks, vac)] = r
+                print(f"{cells:>5} {ranks:>5} {float(vac):>9.2f} {r['atoms']:>6} "
+                      f"{1e3 * r['setup']:>9.2f} {1e3 * r['evaluate']:>8.2f} "
+                      f"{1e3 * r['tangent']:>11.2f} {1 / r['evaluate']:>8.1f} "
+                      f"{1 / r['tangent']:>15.1f} {1e6 * r['evaluate'] / r['atoms']:>8.2f}")
+    for cells in args.cells:
+        if len(args.ranks) > 1:
+            a, b = rows[(cells, args.ranks[0], "0.01")], rows[(cells, args.ranks[-1], "0.01")]
+            n = args.ranks[-1] / args.ranks[0]
+            print(f"group efficiency {args.ranks[0]}->{args.ranks[-1]} ranks, {cells}^3 cells "
+                  f"with vacancies (tangent): {a['tangent'] / (n * b['tangent']):.2f}")
+
+
+DECKS = {
+    "farm": """[run]
+kind = "fe"
+[mesh]
+type = "box"
+dim = 3
+cells = [2, 2, 1]
+[material]
+style = "rve"
+cells = [3, 3, 3]
+hill_mandel_step = 0.0
+[[boundary]]
+region = "zmin"
+type = "fixed"
+[[boundary]]
+region = "zmax"
+type = "affine"
+H = [[0.0, 0.0, 0.02], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+[load]
+steps = 1
+""",
+    "reuse": """[run]
+kind = "fe"
+[mesh]
+type = "file"
+file = "{mesh}"
+[material]
+style = "rve"
+cells = [2, 2, 2]
+vacancies = 0.04
+ftol = 1e-8
+hill_mandel_step = 0.0
+warm_start = {warm}
+[[boundary]]
+region = 1
+type = "displacement"
+ux = 0.0
+[[boundary]]
+region = 2
+type = "displacement"
+uy = 0.0
+[[boundary]]
+region = 3
+type = "traction"
+t = [0.4, 0.0]
+[load]
+steps = 3
+grow_below = 0
+[solver]
+rtol = 1e-6
+atol = 1e-8
+""",
+}
+
+
+def hpcms_run(deck_text, where, name, ranks):
+    deck = Path(where) / f"{name}.toml"
+    deck.write_text(deck_text)
+    out = Path(where) / f"{name}-{ranks}"
+    cmd = MPIRUN + [str(ranks), sys.executable, "-m", "hpcms", "run", str(deck), "--quiet",
+                    "--set", f'run.output="{out}"']
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    if done.returncode:
+        raise RuntimeError(done.stdout + done.stderr)
+    timing = json.loads((out / "timing.json").read_text())
+    log = (out / "log.txt").read_text()
+    fire = sum(int(m) for m in re.findall(r"(\d+) FIRE steps", log))
+    reused = sum(int(m) for m in re.findall(r"(\d+) reused", log))
+    evaluated = sum(int(m) for m in re.findall(r"(\d+) evaluated", log))
+    return timing, fire, reused, evaluated
+
+
+def part_farm(args, where):
+    print("== farming: sheared block, 32 points x 108-atom RVEs, ranks_per_rve = 1")
+    times = {}
+    for ranks in args.ranks:
+        best = min(hpcms_run(DECKS["farm"], where, "farm", ranks)[0]["loop_seconds"]
+                   for _ in range(args.repeat))
+        times[ranks] = best
+        print(f"  {ranks} rank(s): loop {best:.3f} s")
+    if len(args.ranks) > 1:
+        r0, r1 = args.ranks[0], args.ranks[-1]
+        print(f"  farming efficiency {r0}->{r1}: {times[r0] * r0 / (times[r1] * r1):.2f}")
+
+
+def part_reuse(args, where):
+    print("== reuse and warm starts: plate with a hole, 48 points, RVEs with a vacancy, "
+          "3 increments, 1 rank")
+    mesh = REPO / "inputs" / "plate_hole_coarse.msh"
+    results = {}
+    for warm in ("true", "false"):
+        timing, fire, reused, evaluated = hpcms_run(
+            DECKS["reuse"].format(mesh=mesh, warm=warm), where, f"reuse-{warm}", 1)
+        results[warm] = timing["loop_seconds"]
+        print(f"  warm_start = {warm:5s}: loop {timing['loop_seconds']:.2f} s, {fire} FIRE "
+              f"steps, {evaluated} RVE evaluations, {reused} reused "
+              f"({100 * reused / max(reused + evaluated, 1):.0f} %)")
+    print(f"  warm-start speed-up: {results['false'] / results['true']:.2f}x")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("part", nargs="?", default="all",
+                   choices=("all", "rve", "farm", "reuse", "rve-worker"))
+    p.add_argument("--cells", type=int, nargs="*", default=[4, 6])
+    p.add_argument("--ranks", type=int, nargs="*", default=[1, 2])
+    p.add_argument("--repeat", type=int, default=3)
+    args = p.parse_args(argv)
+    if args.part == "rve-worker":
+        args.cells = args.cells[0]
+        return rve_worker(args)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    with tempfile.TemporaryDirectory() as where:
+        if args.part in ("all", "rve"):
+            part_rve(args)
+        if args.part in ("all", "farm"):
+            part_farm(args, where)
+        if args.part in ("all", "reuse"):
+            part_reuse(args, where)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
