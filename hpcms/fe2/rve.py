@@ -782,7 +782,7 @@ def _mean_and_error(blocks):
     (independent blocks)."""
     m = blocks.shape[0]
     mean = blocks.sum(axis=0) / m
-    return mean, np.sqrt(((blocks - mean) ** 2).sum(axis=0) / (m - 1))
+    return mean, np.sqrt(((blocks - mean) ** 2).sum(axis=0) / (m * (m - 1)))
 
 
 def _limbs_to_float(limb_sums):
