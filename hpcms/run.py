@@ -221,7 +221,10 @@ def _add_bonded(comm, sim, topology, reach):
     max_id = comm.allreduce(int(s.ids[: s.n_local].max()) if s.n_local else 0, op=MPI.MAX)
     max_id = max(max_id, int(topology.bonds[:, :2].max(initial=0)),
                  int(topology.angles[:, :3].max(initial=0)))
-    sim.bonded.append(Bonded(comm, topology, max_id, reach))
+    bonded = Bonded(comm, topology, max_id, reach)
+    sim.bonded.append(bonded)
+    if hasattr(sim.pair, "set_exclusions"):  # dpd: exclude_bonded needs the bond partners
+        sim.pair.set_exclusions(bonded.b_start, bonded.b_partner)
 
 
 def output_dir_free(path):

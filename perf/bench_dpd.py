@@ -19,6 +19,12 @@ number is measured; with a LAMMPS that has it, the equivalent input is
 `pair_style dpd 1.0 1.0 SEED`, `pair_coeff * * 25.0 4.5`, `fix 1 all nve`
 (lambda = 0.5) and `comm_modify vel yes`.
 
+Both skins of the LAMMPS reference numbers are measured by default: at 0.3
+the list is rebuilt every step at these sizes, at 0.6 about every other step.
+`--repo DIR` runs the hpcms of another tree (e.g. `mkdir /tmp/base && git
+archive HEAD | tar -x -C /tmp/base`) for a before/after comparison on the
+same machine.
+
     python perf/bench_dpd.py                                  # 20^3 and 30^3, 1 and 2 ranks
     python perf/bench_dpd.py --sizes 8 --steps 20 --ranks 1   # a quick check
 """
@@ -73,12 +79,12 @@ progress = "off"
 """
 
 
-def run_case(L, steps, ranks, skin, where):
+def run_case(L, steps, ranks, skin, where, repo=REPO):
     out = Path(tempfile.mkdtemp(dir=where)) / "run"
     deck = out.parent / "deck.toml"
     deck.write_text(DECK.format(steps=steps, output=out, L=float(L), skin=skin))
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(repo), env.get("PYTHONPATH", "")])
     cmd = ["mpirun", "--oversubscribe", "-n", str(ranks), sys.executable, "-m", "hpcms",
            "run", str(deck), "--quiet"]
     subprocess.run(cmd, check=True, env=env, cwd=where, stdin=subprocess.DEVNULL)
@@ -91,10 +97,11 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=float, nargs="+", default=[20.0, 30.0])
     p.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--skins", type=float, nargs="+", default=[0.3])
+    p.add_argument("--skins", type=float, nargs="+", default=[0.3, 0.6])
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--out", default=str(REPO / "perf" / "results"))
+    p.add_argument("--repo", default=str(REPO), help="checkout whose hpcms is run")
     a = p.parse_args()
     Path(a.out).mkdir(parents=True, exist_ok=True)
     rows = []
@@ -103,7 +110,8 @@ def main():
             for skin in a.skins:
                 base = None
                 for ranks in a.ranks:
-                    best = max((run_case(L, a.steps, ranks, skin, where) for _ in range(a.repeat)),
+                    best = max((run_case(L, a.steps, ranks, skin, where, a.repo)
+                                for _ in range(a.repeat)),
                                key=lambda t: t["particle_steps_per_second"])
                     rate = best["particle_steps_per_second"]
                     base = base or (rate, ranks)

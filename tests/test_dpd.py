@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from dpd_decks import BLEND, SURFACTANT, WATER, table
+from dpd_decks import BLEND, LJ_TSTAT, SURFACTANT, SURFACTANT_EXCLUDED, WATER, table
 from hpcms.config.deck import deck_from_table
 from hpcms.config.errors import DeckError
 from hpcms.dpd import _bonded_kernels  # noqa: F401
@@ -25,6 +25,7 @@ from hpcms.dpd.analysis import RDFObserver, composition_structure
 from hpcms.dpd.bonded import Bonded, Topology
 from hpcms.dpd.pair import DPD, a_from_chi
 from hpcms.dpd.placement import build_random
+from hpcms.md.rng import pair_gaussian
 from hpcms.parallel.box import Box
 from hpcms.particles.system import ParticleSystem
 from hpcms.run import build_simulation, prepare
@@ -188,6 +189,43 @@ def test_pair_force_is_antisymmetric_with_noise_and_friction():
     assert np.abs(f).max() > 0
 
 
+def test_batched_pair_normals_are_pair_gaussian_bit_for_bit():
+    """The kernels draw the pair normals many at once (a uint32 Philox in SIMD
+    loops): the same bits as `pair_gaussian`, tails of the normal included, and
+    uniforms from the reference (uint64) Philox4x32-10."""
+    import numba
+
+    from hpcms.dpd._kernels import pair_normals
+    from hpcms.md._rng_kernels import pair_counter
+    from hpcms.md.rng import philox
+
+    rng = np.random.default_rng(12)
+    i = rng.integers(0, 2 ** 47, size=50_000)
+    j = rng.integers(0, 2 ** 47, size=50_000)
+    seed, step = 2 ** 64 - 12345, 2 ** 32 - 7
+
+    @numba.njit
+    def reference(i, j):
+        out = np.empty(i.shape[0])
+        c = np.empty((i.shape[0], 3), np.uint32)
+        for t in range(i.shape[0]):
+            out[t] = pair_gaussian(np.uint64(seed), np.int64(step), i[t], j[t])
+            c[t, 0], c[t, 1], c[t, 2] = pair_counter(j[t], i[t])
+        return out, c
+
+    expected, c = reference(i, j)
+    theta, u = np.empty(len(i)), np.empty(len(i))
+    key = (seed & 0xFFFFFFFF, seed >> 32)
+    pair_normals(len(i), c[:, 0].copy(), c[:, 1].copy(), c[:, 2].copy(), np.uint32(step),
+                 np.uint32(key[0]), np.uint32(key[1]), u, theta)
+    assert theta.tobytes() == expected.tobytes()
+    assert np.abs(theta).max() > 4.0  # the tails were exercised
+    for t in range(0, len(i), 2500):
+        w = philox((int(c[t, 0]), int(c[t, 1]), step, int(c[t, 2])), key)
+        k = ((int(w[0]) << 32) | int(w[1])) >> 12
+        assert u[t] == (k + 0.5) * 2.0 ** -52
+
+
 def test_chi_mapping_is_groot_warren_at_density_3():
     assert a_from_chi(0.286, 25.0) == pytest.approx(26.0)
     assert a_from_chi(0.689, 25.0, density=5.0) == pytest.approx(26.0)
@@ -282,6 +320,161 @@ def test_random_placement_is_deterministic_and_counts():
     assert np.allclose(np.linalg.norm(ends, axis=1), 0.75)
 
 
+# --- exclusion of bonded pairs from the conservative force -----------------------
+
+
+def _excluded_bond_system(exclude):
+    """Three beads: 1-2 bonded (r = 0.5), 3 within the cutoff of both, not bonded."""
+    x = np.array([[2.0, 2.0, 2.0], [2.5, 2.0, 2.0], [2.2, 2.6, 2.1]])
+    topo = Topology(bonds=[[1, 2, 0]], bond_k=[4.0], bond_r0=[0.0])
+    s, bonded = _bonded_system(x, topo)
+    pair = DPD(np.full((1, 1), 25.0), np.full((1, 1), 4.5), np.ones((1, 1)), 1.0,
+               exclude_bonded=exclude)
+    pair.set_exclusions(bonded.b_start, bonded.b_partner)
+    return s, bonded, pair
+
+
+def _hand_forces(x, exclude, step, dt, seed, sigma, a=25.0):
+    """Conservative + random DPD forces of three beads at rest, bond force added."""
+    f = np.zeros((3, 3))
+    for i in range(3):
+        for j in range(3):
+            if i == j:
+                continue
+            d = x[i] - x[j]
+            r = math.sqrt(d @ d)
+            w = 1.0 - r
+            c = 0.0 if exclude and {i, j} == {0, 1} else a
+            theta = pair_gaussian(np.uint64(seed), np.int64(step), i + 1, j + 1)
+            f[i] += (c * w + sigma * w * theta / math.sqrt(dt)) * d / r
+    bond = -4.0 * (x[0] - x[1])  # E = k r^2 / 2, r0 = 0
+    f[0] += bond
+    f[1] -= bond
+    return f
+
+
+@pytest.mark.parametrize("exclude", [False, True], ids=["default", "exclude_bonded"])
+def test_excluded_bond_pair_feels_only_the_bond_conservatively(exclude):
+    s, bonded, pair = _excluded_bond_system(exclude)
+    n = s.n_local
+    f, e, w = np.empty((n, 3)), np.empty(n), np.empty((n, 6))
+    nl = s.neighbors
+    pair.compute(s.x, s.types, n, nl.start, nl.index, f, e, w, v=np.zeros((len(s.ids), 3)),
+                 ids=s.ids, step=5, dt=0.04, seed=3)
+    bonded.compute(s, f, e, w)
+    order = np.argsort(s.ids[:n])
+    x = s.x[:n][order]
+    expected = _hand_forces(x, exclude, 5, 0.04, 3, math.sqrt(2.0 * 4.5))
+    assert np.allclose(f[order], expected, rtol=1e-12, atol=1e-12)
+    # Energy: the 1-2 pair's a w^2 / 2 is there only without the exclusion.
+    r = np.linalg.norm(x[:, None] - x[None], axis=2)
+    pairs = {(0, 1), (0, 2), (1, 2)} - ({(0, 1)} if exclude else set())
+    expected_e = sum(0.5 * 25.0 * (1.0 - r[p]) ** 2 for p in pairs) + 0.5 * 4.0 * r[0, 1] ** 2
+    assert e.sum() == pytest.approx(expected_e, rel=1e-12)
+
+
+def test_excluded_conservative_force_is_minus_gradient_in_a_chain():
+    rng = np.random.default_rng(8)
+    x = 3.0 + np.cumsum(rng.normal(scale=0.3, size=(12, 3)) + [0.4, 0.0, 0.0], axis=0)
+    topo = Topology(bonds=[[k, k + 1, 0] for k in range(1, 12)], bond_k=[4.0], bond_r0=[0.0])
+    s, bonded = _bonded_system(x, topo)
+    pair = DPD(np.full((1, 1), 25.0), np.full((1, 1), 4.5), np.ones((1, 1)), 1.0,
+               exclude_bonded=True)
+    pair.sigma[...] = 0.0  # no noise: the conservative force alone (v = 0: no friction)
+    pair.set_exclusions(bonded.b_start, bonded.b_partner)
+
+    def energy_forces():
+        n = s.n_local
+        f, e, w = np.empty((n, 3)), np.empty(n), np.empty((n, 6))
+        nl = s.neighbors
+        pair.compute(s.x, s.types, n, nl.start, nl.index, f, e, w,
+                     v=np.zeros((len(s.ids), 3)), ids=s.ids, step=1, dt=0.04)
+        return e.sum(), f
+
+    _, f = energy_forces()
+    h = 1e-6
+    for i in (0, 5, 11):
+        for d in range(3):
+            x0 = s.x[i, d]
+            s.x[i, d] = x0 + h
+            s.update_ghosts()
+            ep, _ = energy_forces()
+            s.x[i, d] = x0 - h
+            s.update_ghosts()
+            em, _ = energy_forces()
+            s.x[i, d] = x0
+            s.update_ghosts()
+            assert f[i, d] == pytest.approx(-(ep - em) / (2 * h), rel=1e-5, abs=1e-6)
+
+
+def test_exclude_bonded_changes_the_trajectory_only_with_molecules():
+    a, b = simulation(SURFACTANT), simulation(SURFACTANT_EXCLUDED)
+    w1, w2 = simulation(WATER), simulation(table(WATER, potential={"exclude_bonded": True}))
+    for sim in (a, b, w1, w2):
+        sim.run(5)
+    assert a.system.v.tobytes() != b.system.v.tobytes()
+    assert w1.system.v.tobytes() == w2.system.v.tobytes()
+
+
+# --- dpd/tstat: the DPD thermostat on an LJ fluid ---------------------------------
+
+
+def test_dpd_tstat_thermalises_an_lj_liquid():
+    """Started at T = 1.44 from a crystal, the liquid settles at kT = 1 within 2 %."""
+    sim = simulation(LJ_TSTAT)
+    assert sim.pair.style == "lj/cut + dpd/tstat"
+    temperature, _ = averages(sim, 400, 1600)
+    assert abs(temperature - 1.0) < 0.02
+
+
+def test_dpd_tstat_conserves_momentum_and_langevin_does_not():
+    tstat = simulation(LJ_TSTAT)
+    t = table(LJ_TSTAT, integrator={"style": "langevin", "temperature": 1.0, "damping": 0.5})
+    del t["potential"]["dpd_tstat"]
+    langevin = simulation(t)
+    momenta = []
+    for sim in (tstat, langevin):
+        sim.run(100)
+        s = sim.system
+        momenta.append(np.abs((s.mass[:, None] * s.v).sum(axis=0)).max())
+    assert momenta[0] < 1e-11
+    assert momenta[1] > 1e-3
+
+
+def test_dpd_tstat_with_groot_warren_and_restartable_table():
+    """The thermostat also runs under groot-warren, and changes the LJ trajectory."""
+    plain = table(LJ_TSTAT)
+    del plain["potential"]["dpd_tstat"]
+    a, b = simulation(plain), simulation(LJ_TSTAT)
+    c = simulation(table(LJ_TSTAT, integrator={"style": "groot-warren", "dt": 0.005}))
+    for sim in (a, b, c):
+        sim.run(10)
+    assert a.system.v.tobytes() != b.system.v.tobytes()
+    assert np.all(np.isfinite(c.system.v))
+
+
+def test_keys_document_dpd_tstat_and_exclude_bonded():
+    from hpcms.cli import _keys
+    text = _keys()
+    assert "[potential.dpd_tstat]" in text and "exclude_bonded (default false" in text
+
+
+def test_dpd_tstat_bad_deck_exits_2_naming_the_key(tmp_path):
+    import os
+
+    from test_cli import assert_clean_deck_error, hpcms, to_toml
+    if "OMPI_COMM_WORLD_SIZE" in os.environ or "PMI_SIZE" in os.environ:
+        pytest.skip("launches its own hpcms process; run without mpirun")
+    t = table(LJ_TSTAT, run={"output": "out"})
+    tstat = t["potential"].pop("dpd_tstat")
+    text = to_toml(t) + "[potential.dpd_tstat]\n" + "".join(
+        f"{k} = {v!r}\n" for k, v in dict(tstat, gamma=-4.5).items())
+    (tmp_path / "bad.toml").write_text(text)
+    result = hpcms("run", tmp_path / "bad.toml", cwd=tmp_path)
+    assert_clean_deck_error(result, "potential.dpd_tstat.gamma")
+    assert not (tmp_path / "out").exists()
+
+
 # --- blends ----------------------------------------------------------------------
 
 
@@ -332,7 +525,30 @@ BAD = {
     "system.density": bad(system={"density": 0.0}),
     "system.solvent": bad(system={"solvent": "X"}),
     "potential.pair[2].chi": bad(BLEND, system={"density": 4.0}),
+    "potential.exclude_bonded": bad(potential={"exclude_bonded": "yes"}),
 }
+
+
+def bad_tstat(**changes):
+    t = copy.deepcopy(LJ_TSTAT)
+    t["potential"]["dpd_tstat"].update(changes)
+    t["potential"]["dpd_tstat"] = {k: v for k, v in t["potential"]["dpd_tstat"].items()
+                                   if v is not None}
+    return t
+
+
+BAD.update({
+    "potential.dpd_tstat.gamma": bad_tstat(gamma=0.0),
+    "potential.dpd_tstat.gamma ": bad_tstat(gamma=-1.0),
+    "potential.dpd_tstat.gamma  ": bad_tstat(gamma=None),
+    "potential.dpd_tstat.temperature": bad_tstat(temperature=0.0),
+    "potential.dpd_tstat.temperature ": bad_tstat(temperature=-1.0),
+    "potential.dpd_tstat.temperature  ": bad_tstat(temperature=None),
+    "potential.dpd_tstat.cutoff": bad_tstat(cutoff=-2.5),
+    "potential.dpd_tstat.seed": bad_tstat(seed=5),
+    "potential.dpd_tstat": bad(potential={"dpd_tstat": {"temperature": 1.0, "gamma": 4.5}}),
+    "potential.dpd_tstat ": bad(LJ_TSTAT, potential={"dpd_tstat": 4.5}),
+})
 
 
 @pytest.mark.parametrize("key", sorted(BAD))

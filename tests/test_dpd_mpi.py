@@ -1,5 +1,7 @@
 """DPD on any number of ranks: bitwise-identical trajectories (1, 2, 3, 4 ranks),
-momentum conservation and bitwise restarts, molecules included.
+momentum conservation and bitwise restarts, molecules included; also the DPD
+thermostat on an LJ liquid (dpd/tstat) and bonded pairs excluded from the
+conservative force.
 
 Run under `mpirun -n N python -m pytest --with-mpi -m mpi`; on one rank the
 comparisons are against COMM_SELF.
@@ -9,7 +11,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from dpd_decks import BLEND, SURFACTANT, WATER, table
+from dpd_decks import BLEND, LJ_TSTAT, SURFACTANT, SURFACTANT_EXCLUDED, WATER, table
 from hpcms.config.deck import deck_from_table
 from hpcms.run import build_simulation, prepare
 from test_determinism import assert_same
@@ -21,6 +23,8 @@ CASES = {
     "water-lambda-0.5": table(WATER, integrator={"lambda": 0.5}),
     "blend": BLEND,
     "surfactant-angles": SURFACTANT,
+    "surfactant-exclude-bonded": SURFACTANT_EXCLUDED,
+    "lj-dpd-tstat": LJ_TSTAT,
 }
 STEPS = 40
 
@@ -56,8 +60,10 @@ def test_dpd_bitwise_identical_on_any_rank_count(case):
 
 @pytest.mark.mpi
 @pytest.mark.parametrize("comm", [MPI.COMM_SELF, MPI.COMM_WORLD], ids=["self", "world"])
-def test_dpd_momentum_conserved_on_ranks(comm):
-    sim = build_simulation(comm, prepare(comm, deck_from_table(SURFACTANT, "dpd.toml")))
+@pytest.mark.parametrize("base", ["surfactant", "lj-dpd-tstat"])
+def test_dpd_momentum_conserved_on_ranks(comm, base):
+    t = SURFACTANT if base == "surfactant" else LJ_TSTAT
+    sim = build_simulation(comm, prepare(comm, deck_from_table(t, "dpd.toml")))
     sim.run(60)
     s = sim.system
     local = (s.mass[:, None] * s.v).sum(axis=0)
@@ -93,18 +99,22 @@ def restart_case(base, first, second, tmp):
             assert a == b
 
 
+BASES = {"water": WATER, "blend": BLEND, "surfactant": SURFACTANT,
+         "surfactant-exclude-bonded": SURFACTANT_EXCLUDED, "lj-dpd-tstat": LJ_TSTAT}
+
+
 @pytest.mark.mpi
-@pytest.mark.parametrize("base", ["water", "blend"])
+@pytest.mark.parametrize("base", ["water", "blend", "lj-dpd-tstat"])
 def test_dpd_restart_same_rank_count(base, mpi_tmp_path):
     size = MPI.COMM_WORLD.size
-    restart_case(WATER if base == "water" else BLEND, size, size, mpi_tmp_path)
+    restart_case(BASES[base], size, size, mpi_tmp_path)
 
 
 @pytest.mark.mpi(min_size=2)
-@pytest.mark.parametrize("base", ["water", "surfactant"])
+@pytest.mark.parametrize("base", ["water", "surfactant-exclude-bonded", "lj-dpd-tstat"])
 @pytest.mark.parametrize("first,second", [(1, 2), (2, 1)])
 def test_dpd_restart_on_another_rank_count(base, first, second, mpi_tmp_path):
-    restart_case(WATER if base == "water" else SURFACTANT, first, second, mpi_tmp_path)
+    restart_case(BASES[base], first, second, mpi_tmp_path)
 
 
 @pytest.mark.mpi(min_size=4)

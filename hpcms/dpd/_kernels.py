@@ -2,24 +2,40 @@
 
 Conventions are those of `hpcms.md._pair_kernels`: a full CSR neighbour list
 of the owned particles, ghosts as real periodic copies, ``d = x_i - x_j``,
-``fpair`` multiplies ``d``, row ``i`` is summed on its own and nothing is
-scattered to ``j``.  Per pair, with ``r = |d|``, ``w = 1 - r / rc`` and
-``dv = v_i - v_j``::
+``fpair`` multiplies ``d``, and row ``i`` is summed on its own, in its own
+order, with nothing scattered to ``j``.  Per pair, with ``r = |d|``,
+``w = 1 - r / rc`` and ``dv = v_i - v_j``::
 
-    F_ij = [a w - gamma w^2 (d . dv) / r + sigma w theta_ij / sqrt(dt)] d / r
+    F_ij = [c a w - gamma w^2 (d . dv) / r + sigma w theta_ij / sqrt(dt)] d / r
 
-``theta_ij = pair_gaussian(seed, step, id_i, id_j)`` is symmetric in the two
-ids, and ``d``, ``dv`` and ``d . dv`` change sign exactly when i and j swap,
-so the row of ``j`` computes ``-F_ij`` (to the rounding of the periodic image
-position) whichever rank holds either particle.
+with ``c`` 0 for an excluded (bonded) pair, else 1, and ``theta_ij`` the pair
+normal keyed by (seed, step, min id, max id) (`hpcms.md.rng.pair_gaussian`).
+``fpair`` depends on ``d`` and ``dv`` only through ``|d|^2`` and ``d . dv``,
+which do not change, bit for bit, when i and j swap (both vectors change sign
+exactly), so the row of ``j`` adds exactly ``-F_ij`` whichever rank holds it.
+
+The forces take three passes, so that the random numbers, the costly part,
+are drawn in a loop that compiles to SIMD code:
+
+1. `dpd_pair_select` keeps the list entries within the cutoff, in list
+   order, and `dpd_pair_terms` computes for each ``fpair``'s deterministic
+   part ``(c a w - gamma w^2 (d . dv) / r) / r``, its random coefficient
+   ``sigma w / (r sqrt(dt))`` and the pair's Philox counter;
+2. `pair_normals` draws one normal per kept entry;
+3. `dpd_row_sums` sums every row in list order.
 """
 
 import math
 
 import numba
+import numpy as np
 
-from hpcms.md._pair_kernels import FASTMATH, _store_energy_virial
-from hpcms.md._rng_kernels import pair_gaussian
+from hpcms.md._pair_kernels import _store_energy_virial
+from hpcms.md._rng_kernels import pair_counter, pair_normal, pair_normal_central, pair_uniform
+
+# No `reassoc`: sums are taken in the order written (the row order).  The
+# other flags only shorten individual operations, the same way in every row.
+FASTMATH = {"nsz", "arcp", "contract", "afn"}
 
 kernel = numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH)
 
@@ -28,55 +44,131 @@ R_MIN = 1.0e-10
 
 
 @kernel
-def dpd_forces(x, v, ids, types, n_local, nbr_start, nbr_index,
-               a, gamma, sigma, cutsq, rcinv, seed, step, dtinvsqrt, f):
-    """f[i] = sum_j F_ij for the owned particles (conservative + dissipative + random).
+def _excluded(excl_start, excl_partner, id_i, id_j):
+    """Whether id_j is among the bond partners of id_i (an empty table: none)."""
+    if id_i + 1 >= excl_start.shape[0]:
+        return False
+    for b in range(excl_start[id_i], excl_start[id_i + 1]):
+        if excl_partner[b] == id_j:
+            return True
+    return False
 
-    x, v: (n_total, 3) owned then ghosts (ghost velocities forwarded from
-    their owners); ids (n_total,) int64 global ids; types (n_total,) int32
-    0-based; a, gamma, sigma, cutsq, rcinv: (n_types, n_types) tables.
+
+@kernel
+def dpd_pair_select(x, types, n_local, nbr_start, nbr_index, cutsq, row_end, pj):
+    """Pass 1a: the list entries within the cutoff, row by row in list order.
+
+    x: (n_total, 3) owned then ghosts; types (n_total,) int32 0-based; cutsq
+    (n_types, n_types).  Kept entries t of row i, row_end[i - 1] <= t <
+    row_end[i], are its neighbours pj[t]; pj has room for every list entry.
+    Returns the number kept.
     """
+    n = 0
+    for i in range(n_local):
+        c_i = cutsq[types[i]]
+        xi, yi, zi = x[i, 0], x[i, 1], x[i, 2]
+        for k in range(nbr_start[i], nbr_start[i + 1]):
+            j = nbr_index[k]
+            dx, dy, dz = xi - x[j, 0], yi - x[j, 1], zi - x[j, 2]
+            rsq = dx * dx + dy * dy + dz * dz
+            # Branch-free compaction: always write, advance when kept.
+            pj[n] = j
+            n += np.int64((rsq < c_i[types[j]]) & (rsq > R_MIN * R_MIN))
+        row_end[i] = n
+    return n
+
+
+@kernel
+def dpd_pair_terms(x, v, ids, types, n_local, row_end, pj, a, gamma, sigma, rcinv, dtinvsqrt,
+                   excl_start, excl_partner, fcd, frand, c0, c1, c3):
+    """Pass 1b: for each kept pair t, fcd[t] and frand[t] (see the module
+    docstring) and the pair's counter words c0, c1, c3.
+
+    v: (n_total, 3) velocities, ghosts' forwarded from their owners; ids
+    (n_total,) int64 global ids; a, gamma, sigma, rcinv: (n_types, n_types)
+    tables (a = 0 everywhere: the DPD thermostat alone).  excl_start,
+    excl_partner: bond partners by global id (CSR over ids) whose
+    conservative force is left out; excl_start empty: none.
+    """
+    exclude = excl_start.shape[0] > 0
+    t = 0
     for i in range(n_local):
         ti = types[i]
-        a_i, g_i, s_i, c_i, rc_i = a[ti], gamma[ti], sigma[ti], cutsq[ti], rcinv[ti]
+        a_i, g_i, s_i, rc_i = a[ti], gamma[ti], sigma[ti], rcinv[ti]
         xi, yi, zi = x[i, 0], x[i, 1], x[i, 2]
         vxi, vyi, vzi = v[i, 0], v[i, 1], v[i, 2]
         idi = ids[i]
-        fx = fy = fz = 0.0
-        for k in range(nbr_start[i], nbr_start[i + 1]):
-            j = nbr_index[k]
+        while t < row_end[i]:
+            j = pj[t]
             tj = types[j]
             dx, dy, dz = xi - x[j, 0], yi - x[j, 1], zi - x[j, 2]
-            rsq = dx * dx + dy * dy + dz * dz
-            if rsq < c_i[tj] and rsq > R_MIN * R_MIN:
-                r = math.sqrt(rsq)
-                rinv = 1.0 / r
-                wd = 1.0 - r * rc_i[tj]
-                dot = dx * (vxi - v[j, 0]) + dy * (vyi - v[j, 1]) + dz * (vzi - v[j, 2])
-                theta = pair_gaussian(seed, step, idi, ids[j])
-                fpair = (a_i[tj] * wd - g_i[tj] * wd * wd * dot * rinv
-                         + s_i[tj] * wd * theta * dtinvsqrt) * rinv
-                fx += dx * fpair
-                fy += dy * fpair
-                fz += dz * fpair
+            r = math.sqrt(dx * dx + dy * dy + dz * dz)
+            rinv = 1.0 / r
+            wd = 1.0 - r * rc_i[tj]
+            dot = dx * (vxi - v[j, 0]) + dy * (vyi - v[j, 1]) + dz * (vzi - v[j, 2])
+            a_ij = a_i[tj]
+            if exclude and _excluded(excl_start, excl_partner, idi, ids[j]):
+                a_ij = 0.0
+            fcd[t] = (a_ij * wd - g_i[tj] * wd * wd * dot * rinv) * rinv
+            frand[t] = s_i[tj] * wd * dtinvsqrt * rinv
+            c0[t], c1[t], c3[t] = pair_counter(idi, ids[j])
+            t += 1
+
+
+@numba.njit(cache=True, error_model="numpy")
+def pair_normals(n, c0, c1, c3, c2, k0, k1, u, theta):
+    """Pass 2: theta[t] = the pair normal of counter (c0[t], c1[t], c2, c3[t]) and
+    key (k0, k1): `pair_normal`(`pair_uniform`(...)), the bits of
+    `hpcms.md.rng.pair_gaussian`.  Scratch: u (n,) float64.
+
+    Compiled without fast-math (no contraction), like `pair_normal`.  The
+    first two loops have no branch and compile to SIMD code; the 15 % of
+    draws in the tails are finished one by one.
+    """
+    for t in range(n):
+        u[t] = pair_uniform(c0[t], c1[t], c2, c3[t], k0, k1)
+    for t in range(n):
+        theta[t] = pair_normal_central(u[t] - 0.5)
+    for t in range(n):
+        if abs(u[t] - 0.5) > 0.425:
+            theta[t] = pair_normal(u[t])
+
+
+@kernel
+def dpd_row_sums(x, n_local, row_end, pj, fcd, frand, theta, f):
+    """Pass 3: f[i] = sum over row i's kept entries t of d (fcd[t] + frand[t] theta[t]),
+    in list order."""
+    t = 0
+    for i in range(n_local):
+        xi, yi, zi = x[i, 0], x[i, 1], x[i, 2]
+        fx = fy = fz = 0.0
+        while t < row_end[i]:
+            j = pj[t]
+            fpair = fcd[t] + frand[t] * theta[t]
+            fx += (xi - x[j, 0]) * fpair
+            fy += (yi - x[j, 1]) * fpair
+            fz += (zi - x[j, 2]) * fpair
+            t += 1
         f[i, 0], f[i, 1], f[i, 2] = fx, fy, fz
 
 
 @kernel
-def dpd_energy_virial(x, types, n_local, nbr_start, nbr_index, a, cutsq, rc, rcinv,
-                      energy, virial):
+def dpd_energy_virial(x, ids, types, n_local, nbr_start, nbr_index, a, cutsq, rc, rcinv,
+                      excl_start, excl_partner, energy, virial):
     """Conservative energy and virial per owned particle.
 
     ``e_ij = a rc w^2 / 2``; energy[i] = 1/2 sum_j e_ij and virial[i] =
-    1/2 sum_j d (x) F^C_ij (xx, yy, zz, xy, xz, yz).  The dissipative and
-    random forces have zero mean virial in equilibrium (Groot & Warren 1997
-    compute the pressure from the conservative force), so they are left out
-    of the reported pressure, which is then free of their noise.
+    1/2 sum_j d (x) F^C_ij (xx, yy, zz, xy, xz, yz); excluded pairs (see
+    `dpd_forces`) add nothing.  The dissipative and random forces have zero
+    mean virial in equilibrium (Groot & Warren 1997 compute the pressure from
+    the conservative force), so they are left out of the reported pressure,
+    which is then free of their noise.
     """
     for i in range(n_local):
         ti = types[i]
         a_i, c_i, rc_i, rci_i = a[ti], cutsq[ti], rc[ti], rcinv[ti]
         xi, yi, zi = x[i, 0], x[i, 1], x[i, 2]
+        idi = ids[i]
         e = vxx = vyy = vzz = vxy = vxz = vyz = 0.0
         for k in range(nbr_start[i], nbr_start[i + 1]):
             j = nbr_index[k]
@@ -84,6 +176,8 @@ def dpd_energy_virial(x, types, n_local, nbr_start, nbr_index, a, cutsq, rc, rci
             dx, dy, dz = xi - x[j, 0], yi - x[j, 1], zi - x[j, 2]
             rsq = dx * dx + dy * dy + dz * dz
             if rsq < c_i[tj] and rsq > R_MIN * R_MIN:
+                if excl_start.shape[0] > 0 and _excluded(excl_start, excl_partner, idi, ids[j]):
+                    continue
                 r = math.sqrt(rsq)
                 wd = 1.0 - r * rci_i[tj]
                 fpair = a_i[tj] * wd / r

@@ -13,6 +13,7 @@ depend on the decomposition.  A deck::
     style = "dpd"
     temperature = 1.0     # kT of the fluctuation–dissipation relation (required)
     cutoff = 1.0          # for pairs that give none
+    exclude_bonded = false  # true: no conservative force between bond partners
     [[potential.pair]]
     types = [1, 1]
     a = 25.0              # conservative repulsion, >= 0
@@ -22,8 +23,13 @@ depend on the decomposition.  A deck::
     chi = 1.0             # instead of a: Flory–Huggins chi -> a (see `a_from_chi`)
     gamma = 4.5
 
-Every type pair needs an entry.  The engine passes the velocities of owned
-and ghost particles, global ids, the step and dt (`velocity_dependent`).
+Every type pair needs an entry.  ``exclude_bonded = true`` leaves the
+conservative force out between bond partners (1-2 neighbours of the
+topology; default false: in Groot & Warren's and Groot & Madden's polymer
+models bonded beads repel like any others): they still feel the dissipative
+and random forces (the thermostat acts on every pair) and their bond.  The
+engine passes the velocities of owned and ghost particles, global ids, the
+step and dt (`velocity_dependent`).
 """
 
 import math
@@ -31,11 +37,11 @@ import math
 import numpy as np
 
 from hpcms.config.errors import DeckError
-from hpcms.md.pair import _check_table, _positive, pair_entries, register
+from hpcms.md.pair import _boolean, _check_table, _positive, pair_entries, register
 
 from . import _kernels as kernels
 
-DPD_KEYS = ("style", "temperature", "cutoff", "pair")
+DPD_KEYS = ("style", "temperature", "cutoff", "exclude_bonded", "pair")
 PAIR_KEYS = ("types", "a", "chi", "gamma", "cutoff")
 
 # Groot & Warren, J. Chem. Phys. 107, 4423 (1997), eq. (29)-(30) and Fig. 7:
@@ -67,18 +73,76 @@ def _nonnegative(table, name, prefix):
     return float(value)
 
 
+class PairForces:
+    """The DPD pair forces of a list (the kernel passes of `_kernels`), with
+    their per-entry scratch, grown to the list's length as needed."""
+
+    def __init__(self):
+        self._capacity = 0
+        self._allocate(1)
+        self.row_end = np.empty(1, np.int64)
+
+    def _allocate(self, capacity):
+        self.pj = np.empty(capacity, np.int32)
+        self.fcd = np.empty(capacity)
+        self.frand = np.empty(capacity)
+        self.u = np.empty(capacity)
+        self.theta = np.empty(capacity)
+        self.c0, self.c1, self.c3 = (np.empty(capacity, np.uint32) for _ in range(3))
+        self._capacity = capacity
+
+    def _resize(self, n_local, n_entries):
+        if n_entries > self._capacity:
+            self._allocate(max(n_entries, int(1.25 * self._capacity)))
+        if len(self.row_end) < n_local:
+            self.row_end = np.empty(n_local, np.int64)
+
+    def __call__(self, x, v, ids, types, n_local, nbr_start, nbr_index, a, gamma, sigma, cutsq,
+                 rcinv, seed, step, dt, excl_start, excl_partner, f):
+        """f[:n_local] = the DPD pair forces (a = 0: the thermostat alone)."""
+        self._resize(n_local, int(nbr_start[n_local]))
+        kept = kernels.dpd_pair_select(x, types, n_local, nbr_start, nbr_index, cutsq,
+                                       self.row_end, self.pj)
+        kernels.dpd_pair_terms(x, v, ids, types, n_local, self.row_end, self.pj, a, gamma, sigma,
+                               rcinv, 1.0 / math.sqrt(dt), excl_start, excl_partner, self.fcd,
+                               self.frand, self.c0, self.c1, self.c3)
+        seed = int(seed)
+        kernels.pair_normals(kept, self.c0, self.c1, self.c3, np.uint32(step & 0xFFFFFFFF),
+                             np.uint32(seed & 0xFFFFFFFF), np.uint32(seed >> 32), self.u,
+                             self.theta)
+        kernels.dpd_row_sums(x, n_local, self.row_end, self.pj, self.fcd, self.frand,
+                             self.theta, f)
+
+
+NO_EXCLUSIONS = np.empty(0, np.int64)
+
+
+def check_velocity_args(style, v, ids, dt, step):
+    if v is None or ids is None or dt is None:
+        raise ValueError(f"{style}: compute needs v, ids and dt (a velocity-dependent style)")
+    if not 0 <= step < 2 ** 32:
+        raise ValueError(f"{style}: step {step} outside [0, 2**32)")
+
+
 @register("dpd")
 class DPD:
     """Groot–Warren DPD: conservative + dissipative + random pair forces."""
 
     coefficients = ("a", "gamma")
+    keys_doc = ("temperature (kT, required), cutoff (default 1), exclude_bonded (default "
+                "false; true: no conservative force between bond partners); per pair a or "
+                "chi (unlike pairs, rho = 3), gamma")
     has_tail = False
     mix = None
     velocity_dependent = True
     CHI_DENSITY = CHI_DENSITY
 
-    def __init__(self, a, gamma, cutoff, temperature):
-        """a, gamma, cutoff: (n_types, n_types) symmetric float64 tables; temperature kT > 0."""
+    def __init__(self, a, gamma, cutoff, temperature, exclude_bonded=False):
+        """a, gamma, cutoff: (n_types, n_types) symmetric float64 tables; temperature kT > 0.
+
+        exclude_bonded: leave the conservative force out between the bond
+        partners given to `set_exclusions`.
+        """
         self.a = np.ascontiguousarray(a, dtype=np.float64)
         self.gamma = np.ascontiguousarray(gamma, dtype=np.float64)
         self.cutoff = np.ascontiguousarray(cutoff, dtype=np.float64)
@@ -87,7 +151,21 @@ class DPD:
         self.cutsq = self.cutoff * self.cutoff
         self.rcinv = 1.0 / self.cutoff
         self.cutoff_max = float(self.cutoff.max())
+        self.exclude_bonded = bool(exclude_bonded)
         self.chi_keys = []
+        self._excl_start = NO_EXCLUSIONS
+        self._excl_partner = NO_EXCLUSIONS
+        self._forces = PairForces()
+
+    def set_exclusions(self, start, partner):
+        """Bond partners by global id: those of id g are partner[start[g]:start[g + 1]].
+
+        Used only with ``exclude_bonded``; the table must be symmetric (g in
+        the partners of h exactly when h is in those of g).
+        """
+        if self.exclude_bonded:
+            self._excl_start = np.ascontiguousarray(start, dtype=np.int64)
+            self._excl_partner = np.ascontiguousarray(partner, dtype=np.int64)
 
     @classmethod
     def from_table(cls, table, n_types):
@@ -101,6 +179,7 @@ class DPD:
             raise DeckError("potential.temperature", None, "required by style 'dpd': kT > 0")
         kT = _positive(table, "temperature", "potential")
         default_cutoff = _positive(table, "cutoff", "potential") if "cutoff" in table else 1.0
+        exclude_bonded = _boolean(table, "exclude_bonded", "potential")
         given = {}
         for prefix, pair, entry in pair_entries(table.get("pair", []), PAIR_KEYS, n_types):
             if ("a" in entry) == ("chi" in entry):
@@ -137,7 +216,7 @@ class DPD:
                         raise DeckError(f"{c['where']}.chi", c["chi"], str(e)) from None
                 for name in tables:
                     tables[name][p, q] = tables[name][q, p] = c[name]
-        pair = cls(tables["a"], tables["gamma"], tables["cutoff"], kT)
+        pair = cls(tables["a"], tables["gamma"], tables["cutoff"], kT, exclude_bonded)
         pair.chi_keys = [c["where"] + ".chi" for c in given.values() if "chi" in c]
         return pair
 
@@ -150,16 +229,14 @@ class DPD:
         """
         if (energy is None) != (virial is None):
             raise ValueError("pass energy and virial together, or neither")
-        if v is None or ids is None or dt is None:
-            raise ValueError("dpd: compute needs v, ids and dt (a velocity-dependent style)")
-        if not 0 <= step < 2 ** 32:
-            raise ValueError(f"dpd: step {step} outside [0, 2**32)")
-        kernels.dpd_forces(x, v, ids, types, n_local, nbr_start, nbr_index,
-                           self.a, self.gamma, self.sigma, self.cutsq, self.rcinv,
-                           np.uint64(seed), np.int64(step), 1.0 / math.sqrt(dt), f)
+        check_velocity_args("dpd", v, ids, dt, step)
+        self._forces(x, v, ids, types, n_local, nbr_start, nbr_index, self.a, self.gamma,
+                     self.sigma, self.cutsq, self.rcinv, seed, step, dt, self._excl_start,
+                     self._excl_partner, f)
         if energy is not None:
-            kernels.dpd_energy_virial(x, types, n_local, nbr_start, nbr_index, self.a,
-                                      self.cutsq, self.cutoff, self.rcinv, energy, virial)
+            kernels.dpd_energy_virial(x, ids, types, n_local, nbr_start, nbr_index, self.a,
+                                      self.cutsq, self.cutoff, self.rcinv, self._excl_start,
+                                      self._excl_partner, energy, virial)
 
     def tail_energy(self, counts, volume):
         return 0.0

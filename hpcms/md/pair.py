@@ -15,6 +15,7 @@ Units are reduced (LJ) units.  Deck types are 1-based; arrays are indexed by
     epsilon = 1.0
     sigma = 1.0
     cutoff = 2.5          # optional
+    [potential.dpd_tstat] # optional: the DPD thermostat on top (hpcms.dpd.tstat)
 """
 
 import math
@@ -27,7 +28,7 @@ from hpcms.md import _pair_kernels as kernels
 
 PAIR_STYLES = {}
 MIXING_RULES = ("none", "geometric", "arithmetic")
-POTENTIAL_KEYS = ("style", "cutoff", "shift", "tail", "mixing", "pair")
+POTENTIAL_KEYS = ("style", "cutoff", "shift", "tail", "mixing", "pair", "dpd_tstat")
 
 
 def register(name):
@@ -225,6 +226,10 @@ def make_pair_force(table, n_types):
     """
     if not isinstance(n_types, int) or n_types < 1:
         raise ValueError(f"n_types must be a positive integer, got {n_types!r}")
+    if isinstance(table, dict) and "dpd_tstat" in table:  # the DPD thermostat on top
+        from hpcms.dpd.tstat import with_dpd_tstat
+        base = {k: v for k, v in table.items() if k != "dpd_tstat"}
+        return with_dpd_tstat(make_pair_force(base, n_types), table["dpd_tstat"], n_types)
     own = PAIR_STYLES.get(table.get("style")) if isinstance(table, dict) and isinstance(
         table.get("style"), str) else None
     if own is not None and hasattr(own, "from_table"):  # a style with its own keys (dpd)
