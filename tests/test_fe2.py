@@ -122,3 +122,25 @@ def test_bad_rve_keys(tmp_path, key, value):
     with pytest.raises(DeckError) as err:
         run_table(SELF, affine_patch(3, H, box(3, (1, 1, 1)), material), tmp_path / "out")
     assert err.value.key == f"material.{key}", err.value
+
+
+def test_dynamics_rves_converge_within_the_stress_error_bar(tmp_path):
+    """NVT RVEs at low temperature: Newton (fixed reference tangent) stops at the
+    stress noise, and the stress is the statics one within a few error bars."""
+    from fe_decks import uniaxial_bar
+    dynamics = dict(RVE, cells=[2, 2, 2], mode="dynamics", temperature=1e-3,
+                    equilibration_steps=100, sampling_steps=200, blocks=4)
+    table = uniaxial_bar(1.01, cells=(1, 1, 1), steps=1, material=dynamics)
+    run, status = run_table(SELF, table, tmp_path / "dyn")
+    assert status == 0
+    log = (tmp_path / "dyn" / "log.txt").read_text()
+    assert "stress noise" in log and "MD steps" in log
+    P = run.problem.P
+    errors = run.material.stress_errors()
+    assert np.all(errors[:, 0, 0] > 0)
+    statics, _ = run_table(SELF, uniaxial_bar(1.01, cells=(1, 1, 1), steps=1,
+                                              material=dict(RVE, cells=[2, 2, 2])),
+                           tmp_path / "statics")
+    Ps = statics.problem.P
+    # Thermal stress at kT = 1e-3 is about -9 kT: compare with that allowance.
+    assert np.abs(P[:, 0, 0] - Ps[:, 0, 0]).max() < 0.05 * abs(Ps[0, 0, 0]) + 10 * errors.max()

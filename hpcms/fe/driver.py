@@ -145,6 +145,9 @@ class Outputs:
         run, sec = self.run, self.run.deck.output
         if hasattr(run.material, "summary"):
             self.log(run.material.summary())
+        if hasattr(run.material, "after_increment"):
+            with run.timers("output"):
+                run.material.after_increment(self.out, stepper.step, stepper.load)
         with run.timers("output"):
             self._reaction_row(stepper)
             every = sec.fields_every

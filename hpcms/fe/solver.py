@@ -13,9 +13,14 @@ inverted cell, too many iterations) is rolled back and halved, up to
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+from mpi4py import MPI
 from petsc4py import PETSc
 
 from ..config.errors import RunError
+from . import _element_kernels as element_kernels
 
 PREFIX = "fe_"
 PHASES = ("kinematics", "material", "assembly", "solve", "output", "checkpoint", "other")
@@ -71,11 +76,34 @@ class LoadStepper:
         self.step = 0
         self.iterations = 0   # Newton iterations in all converged increments
         self.norms = []       # residual norms of the current increment's iterations
+        self.atol = snes.getTolerances()[1]
         snes.setMonitor(self._monitor)
 
     def _monitor(self, snes, its, fnorm):
         self.norms.append(float(fnorm))
-        self.log(f"  newton {its:2d}  |R| = {fnorm:.6e}")
+        noise = self._noise()
+        if noise is None:
+            self.log(f"  newton {its:2d}  |R| = {fnorm:.6e}")
+            return
+        # Stresses with error bars (FE² dynamics): converged within them.
+        snes.setTolerances(atol=max(self.atol, noise))
+        self.log(f"  newton {its:2d}  |R| = {fnorm:.6e}  (stress noise {noise:.3e})")
+
+    def _noise(self):
+        """|R| that the material's stress errors alone could make, or None.  Collective.
+
+        The errors are assembled like stresses (their absolute values, element
+        by element) and added in quadrature over elements.
+        """
+        errors = getattr(self.problem.material, "stress_errors", None)
+        E = errors() if errors is not None else None
+        if E is None:
+            return None
+        p = self.problem
+        ne, _, nn, dim = p.G.shape
+        Re = np.empty((ne, nn * dim))
+        element_kernels.residual(np.ascontiguousarray(np.abs(E)), p.G, p.dV, Re)
+        return math.sqrt(p.comm.allreduce(float((Re * Re).sum()), op=MPI.SUM))
 
     def state(self):
         return {"load": self.load, "increment": self.increment, "step": self.step,

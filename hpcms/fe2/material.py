@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from mpi4py import MPI
@@ -52,10 +54,19 @@ SPEC_KEYS = {
     "vacancies": Key(0.0, "", "fraction of lattice sites left empty (the same sites at "
                               "every point, picked by `seed`)"),
     "seed": Key(1, "", "picks the vacant sites"),
-    "mode": Key("statics", "", "statics: atoms relaxed (FIRE) at the deformed cell"),
+    "mode": Key("statics", "", "statics: atoms relaxed (FIRE) at the deformed cell; dynamics: "
+                               "NVT MD there, time-averaged virial stress with error bars and "
+                               "a fixed reference tangent (Newton converges to the error bar)"),
     "ftol": Key(1e-10, "ε/σ", "relaxed when no force component exceeds this"),
     "max_iterations": Key(10000, "", "FIRE steps per relaxation"),
     "fd_step": Key(1e-5, "", "central-difference step on F of the tangent"),
+    "temperature": Key(0.0, "ε/k_B", "dynamics: kT of the Langevin bath (> 0)"),
+    "damping": Key(0.0, "τ", "dynamics: Langevin damping time (0: 100 dt)"),
+    "dt": Key(0.005, "τ", "dynamics: time step"),
+    "equilibration_steps": Key(1000, "", "dynamics: steps before sampling"),
+    "sampling_steps": Key(4000, "", "dynamics: steps averaged; `blocks` divides it"),
+    "blocks": Key(10, "", "dynamics: blocks of the block-average error estimate (>= 2)"),
+    "mass": Key(1.0, "m", "dynamics: atom mass"),
 }
 KEYS = dict(SPEC_KEYS, **{
     "ranks_per_rve": Key(1, "", "ranks of each RVE group; must divide the number of ranks "
@@ -67,9 +78,9 @@ KEYS = dict(SPEC_KEYS, **{
                           "increments, this many times"),
     "warm_start": Key(True, "", "start each relaxation from the point's last relaxed atoms "
                                 "(false: from the perfect lattice, for comparison)"),
+    "trajectory_point": Key(-1, "", "write this quadrature point's relaxed atoms after every "
+                                    "increment to rve_trajectory.h5 (H5MD; -1: none)"),
 })
-
-_ROW = ("W", "P", "A", "hill_mandel", "seconds", "iterations", "retries", "ok")
 
 
 @register("rve")
@@ -79,7 +90,7 @@ class RVEMaterial:
     keys = KEYS
 
     def __init__(self, comm, spec: RVESpec, ranks_per_rve=1, reuse_tol=1e-12,
-                 hill_mandel_step=1e-4, retries=2, warm_start=True):
+                 hill_mandel_step=1e-4, retries=2, warm_start=True, trajectory_point=-1):
         self.comm = comm
         self.spec = spec
         self.groups = RVEGroups(comm, ranks_per_rve)
@@ -88,7 +99,10 @@ class RVEMaterial:
         self.hm_step = float(hill_mandel_step)
         self.retries = int(retries)
         self.warm_start = bool(warm_start)
+        self.trajectory_point = int(trajectory_point)
+        self._trajectory = None
         self.n_atoms = self.rve.n_atoms
+        self.dynamics = spec.mode == "dynamics"
         self.ids = None
         self.trial = self.committed = None
         self._reset_stats()
@@ -111,9 +125,13 @@ class RVEMaterial:
                 raise DeckError(f"material.{name}", v, f"must be a number >= {low}")
         if not isinstance(settings["warm_start"], bool):
             raise DeckError("material.warm_start", settings["warm_start"], "must be true or false")
+        point = settings["trajectory_point"]
+        if isinstance(point, bool) or not isinstance(point, int) or point < -1:
+            raise DeckError("material.trajectory_point", point,
+                            "must be a quadrature point id (cell id * points per cell + k) or -1")
         return cls(comm, spec, settings["ranks_per_rve"], settings["reuse_tol"],
                    settings["hill_mandel_step"], int(settings["retries"]),
-                   settings["warm_start"])
+                   settings["warm_start"], point)
 
     # --- the MaterialPoint protocol --------------------------------------------------
 
@@ -126,9 +144,8 @@ class RVEMaterial:
         changed = np.abs(F - t["F"]).max(axis=(1, 2), initial=0.0) > self.reuse_tol
         todo = np.flatnonzero((changed | ~t["done"]) & ~bad)
         self.stats["reused"] += len(ids) - len(todo) - int(bad.sum())
-        for name in _ROW[:2]:
+        for name in ("W", "P", "A"):
             t[name][bad] = np.nan
-        t["A"][bad] = np.nan
         t["F"][todo] = F[todo]
         self._farm(todo)
         t["done"][todo] = True
@@ -143,22 +160,61 @@ class RVEMaterial:
             self.trial = {k: v.copy() for k, v in self.committed.items()}
 
     def elasticity(self):
-        """A at F = I of the reference RVE.  Collective."""
-        result = self.rve.evaluate(np.eye(3), None, tangent=True)
-        return result.A
+        """A at F = I of the reference RVE (statics).  Collective."""
+        return self.rve.reference_tangent()
+
+    def stress_errors(self):
+        """(n, 3, 3) standard errors of the last stresses (dynamics), or None (statics)."""
+        return self.trial["P_error"] if self.dynamics else None
 
     def free(self):
+        if self._trajectory is not None:
+            self._trajectory.close()
+            self._trajectory = None
         self.rve.free()
         self.groups.free()
+
+    def after_increment(self, directory, increment, load):
+        """Append the chosen point's relaxed atoms to rve_trajectory.h5.  Collective."""
+        if self.trajectory_point < 0:
+            return
+        from ..io.h5md import H5MDWriter
+        from ..parallel.box import Box
+
+        rve = self.rve
+        mine = np.flatnonzero(self.ids == self.trajectory_point)
+        found = self.comm.allreduce(len(mine), op=MPI.SUM)
+        if not found:
+            raise DeckError("material.trajectory_point", self.trajectory_point,
+                            "is not a quadrature point of this mesh")
+        F = self.comm.allreduce(self.committed["F"][mine[0]] if len(mine) else 0.0, op=MPI.SUM)
+        box = Box(F @ rve.cell0, rve.origin)
+        if self._trajectory is None:
+            path = Path(directory) / "rve_trajectory.h5"
+            exists = self.comm.bcast(path.exists() if self.comm.rank == 0 else None, root=0)
+            self._trajectory = (
+                H5MDWriter.open_append(self.comm, path, truncate_after_step=increment - 1)
+                if exists else H5MDWriter(self.comm, path, n_global=rve.n_atoms, box=box))
+        frac = self.committed["fractional"][mine[0]] if len(mine) else np.zeros((0, 3))
+        n = len(frac)
+        atoms = SimpleNamespace(
+            n_global=rve.n_atoms, n_local=n, box=box,
+            ids=rve.ids[:n], x=box.origin + frac @ box.cell.T, v=np.zeros((n, 3)),
+            image=np.zeros((n, 3), np.int64), types=np.zeros(n, np.int32))
+        self._trajectory.write_frame(atoms, increment, load)
 
     # --- checkpoints and reports -------------------------------------------------------
 
     def state_rows(self):
         """Committed per-point state as rows keyed by point id (this rank's points)."""
-        c = self.committed
-        return {"id": self.ids, "F": c["F"].reshape(-1, 9),
-                "fractional": c["fractional"].reshape(len(self.ids), 3 * self.n_atoms),
+        c, n = self.committed, len(self.ids)
+        rows = {"id": self.ids, "F": c["F"].reshape(-1, 9),
+                "fractional": c["fractional"].reshape(n, 3 * self.n_atoms),
                 "seconds": c["seconds"], "done": c["done"].astype(np.int8)}
+        if self.dynamics:
+            rows["velocities"] = c["velocities"].reshape(n, 3 * self.n_atoms)
+            rows["moving"] = c["moving"].astype(np.int8)
+        return rows
 
     def load_state_rows(self, ids, rows):
         """Committed state of points `ids` from checkpoint rows (in the order of ids)."""
@@ -167,6 +223,9 @@ class RVEMaterial:
         c["F"][:] = rows["F"].reshape(-1, 3, 3)
         c["fractional"][:] = rows["fractional"].reshape(len(ids), self.n_atoms, 3)
         c["seconds"][:] = rows["seconds"]
+        if self.dynamics and "velocities" in rows:
+            c["velocities"][:] = rows["velocities"].reshape(len(ids), self.n_atoms, 3)
+            c["moving"][:] = rows["moving"].astype(bool)
         # The results are recomputed at the first evaluation (warm started).
         c["done"][:] = False
         self.commit()
@@ -174,8 +233,11 @@ class RVEMaterial:
     def point_fields(self):
         """Per-point RVE summaries of the last evaluation, for the field output."""
         t = self.trial
-        return {"rve_energy_density": t["W"], "rve_hill_mandel": t["hill_mandel"],
-                "rve_seconds": t["seconds"], "rve_retries": t["retries"].astype(float)}
+        out = {"rve_energy_density": t["W"], "rve_hill_mandel": t["hill_mandel"],
+               "rve_seconds": t["seconds"], "rve_retries": t["retries"].astype(float)}
+        if self.dynamics:
+            out["rve_stress_error"] = np.linalg.norm(t["P_error"], axis=(1, 2))
+        return out
 
     def summary(self):
         """One line on the RVE work since the last summary, then start counting anew.
@@ -189,7 +251,8 @@ class RVEMaterial:
         imbalance = busy.max() / busy.mean() if busy.mean() > 0 else 1.0
         self._reset_stats()
         return (f"  RVEs: {s['evaluated']} evaluated, {s['reused']} reused ({reuse:.0f} %), "
-                f"{s['retried']} retried, {s['failed']} failed, {s['iterations']} FIRE steps; "
+                f"{s['retried']} retried, {s['failed']} failed, {s['iterations']} "
+                f"{'MD' if self.dynamics else 'FIRE'} steps; "
                 f"worst Hill-Mandel residual {worst:.2e}; group busy max/mean {imbalance:.2f}")
 
     def _reset_stats(self):
@@ -216,6 +279,9 @@ class RVEMaterial:
             "ok": np.ones(n, bool), "done": np.zeros(n, bool),
             "fractional": np.tile(s0, (n, 1, 1)),
             "good_F": np.tile(np.eye(3), (n, 1, 1)), "good_fractional": np.tile(s0, (n, 1, 1)),
+            # dynamics: velocities of the last MD step (`moving`: there are some yet)
+            "P_error": np.zeros((n, 3, 3)), "velocities": np.zeros((n, self.n_atoms, 3)),
+            "moving": np.zeros(n, bool), "good_velocities": np.zeros((n, self.n_atoms, 3)),
         }
         self.committed = {k: v.copy() for k, v in self.trial.items()}
 
@@ -245,7 +311,8 @@ class RVEMaterial:
             self.rve.reference_state().fractional, t["fractional"].shape)
         payload = send_rows(self.comm, dest, [
             self.ids[todo], rows, owner, t["F"][todo], np.ascontiguousarray(start[todo]),
-            t["good_F"][todo], t["good_fractional"][todo]])
+            t["good_F"][todo], t["good_fractional"][todo], t["velocities"][todo],
+            t["good_velocities"][todo], (t["moving"][todo] & self.warm_start).astype(np.int8)])
         n_jobs = groups.group.bcast(len(payload[0]) if groups.leader else None, root=0)
         order = np.argsort(payload[0], kind="stable") if groups.leader else None
         results = []
@@ -256,20 +323,24 @@ class RVEMaterial:
         back = self._pack(results, payload, order) if groups.leader else self._pack([], None, None)
         got = send_rows(self.comm, back[0], back[1:])
         rows_back = got[0]
-        names = ("W", "P", "A", "hill_mandel", "seconds", "iterations", "retries", "ok",
-                 "fractional")
-        for name, values in zip(names, got[1:]):
+        for name, values in zip(RESULT_FIELDS, got[1:]):
             t[name][rows_back] = values
-        good = rows_back[got[8].astype(bool)]
+        good = rows_back[got[1 + RESULT_FIELDS.index("ok")].astype(bool)]
+        t["moving"][good] = self.dynamics
         t["good_F"][good] = t["F"][good]
         t["good_fractional"][good] = t["fractional"][good]
+        t["good_velocities"][good] = t["velocities"][good]
         self.stats["evaluated"] += len(todo)
 
     def _pack(self, results, payload, order):
-        n = len(results)
-        out = [np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n), np.zeros((n, 3, 3)),
-               np.zeros((n, 3, 3, 3, 3)), np.zeros(n), np.zeros(n), np.zeros(n, np.int64),
-               np.zeros(n, np.int64), np.zeros(n, np.int8), np.zeros((n, self.n_atoms, 3))]
+        """[owner ranks, local rows, then one array per RESULT_FIELDS] of this leader's jobs."""
+        n, atoms = len(results), (self.n_atoms, 3)
+        shapes = {"W": (), "P": (3, 3), "A": (3, 3, 3, 3), "hill_mandel": (), "seconds": (),
+                  "iterations": (), "retries": (), "ok": (), "fractional": atoms,
+                  "velocities": atoms, "P_error": (3, 3)}
+        kinds = {"iterations": np.int64, "retries": np.int64, "ok": np.int8}
+        out = [np.zeros(n, np.int64), np.zeros(n, np.int64)] + [
+            np.zeros((n,) + shapes[f], kinds.get(f, np.float64)) for f in RESULT_FIELDS]
         for j, r in enumerate(results):
             k = order[j]
             out[0][j], out[1][j] = payload[2][k], payload[1][k]   # owner rank, local row
@@ -282,17 +353,25 @@ class RVEMaterial:
         on the group.  Returns (W, P, A, hm, seconds, iterations, retries, ok, fractional)."""
         rve, group = self.rve, self.groups.group
         t0 = time.perf_counter()
+        key = int(job[0]) if job else 0   # the point id keys its MD noise (dynamics)
         F, start, good_F, good_start = (job[3], job[4], job[5], job[6]) if job else (None,) * 4
-        state = RVEState(rve.ids, start) if job else None
-        result = rve.evaluate(F, state, tangent=True)
+        moving = bool(job[9]) if job else False
+        state = good = None
+        if job:
+            velocities = job[7] if moving else None
+            state = RVEState(rve.ids, start, velocities if self.dynamics else None)
+            good = RVEState(rve.ids, good_start, job[8] if self.dynamics and moving else None)
+        result = rve.evaluate(F, state, tangent=True, key=key)
         iterations, retries = result.iterations, 0
         while not _usable(result) and retries < self.retries:
             retries += 1
             self.stats["retried"] += 1 if group.rank == 0 else 0
-            result, steps = self._substep(good_F, good_start, F, 2 ** retries)
+            result, steps = self._substep(good_F, good, F, 2 ** retries, key)
             iterations += steps
         ok = _usable(result)
-        hm = self._hill_mandel(F, result) if ok and self.hm_step > 0 else 0.0
+        # Hill-Mandel in statics only: a time-averaged stress is not dW/dF.
+        hm = (self._hill_mandel(F, result) if ok and self.hm_step > 0 and not self.dynamics
+              else 0.0)
         if group.rank == 0:
             self.stats["failed"] += 0 if ok else 1
             self.stats["iterations"] += iterations
@@ -301,17 +380,21 @@ class RVEMaterial:
         self.stats["busy"] += seconds
         W, P, A = (result.W, result.P, result.A) if ok else (math.nan, np.full((3, 3), np.nan),
                                                              np.full((3, 3, 3, 3), np.nan))
-        return (W, P, A, hm, seconds, iterations, retries, int(ok), result.state.fractional)
+        v = result.state.velocities
+        error = result.P_error if result.P_error is not None else np.zeros((3, 3))
+        return (W, P, A, hm, seconds, iterations, retries, int(ok), result.state.fractional,
+                v if v is not None else 0.0, error)
 
-    def _substep(self, good_F, good_start, F, n):
-        """Walk from the last good state to F in n increments (warm starts).  Collective."""
+    def _substep(self, good_F, good, F, n, key):
+        """Walk from the last good state to F in n increments (warm starts).  Collective
+        on the group; F and the states are read on its first rank."""
         rve = self.rve
-        state = RVEState(rve.ids, good_start) if good_F is not None else None
+        state = good
         steps = 0
         result = None
         for k in range(1, n + 1):
             Fk = good_F + (k / n) * (F - good_F) if good_F is not None else None
-            result = rve.evaluate(Fk, state, tangent=(k == n))
+            result = rve.evaluate(Fk, state, tangent=(k == n), key=key)
             steps += result.iterations
             if not _usable(result):
                 break
@@ -341,6 +424,11 @@ class RVEMaterial:
             return 0.0
         slope = (8.0 * (W[1] - W[-1]) - (W[2] - W[-2])) / (12.0 * h)
         return abs(slope - float(np.sum(result.P * direction))) / scale
+
+
+# What a group sends back for each job, in this order (after owner rank and local row).
+RESULT_FIELDS = ("W", "P", "A", "hill_mandel", "seconds", "iterations", "retries", "ok",
+                 "fractional", "velocities", "P_error")
 
 
 def _usable(result):
