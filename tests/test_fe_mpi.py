@@ -53,6 +53,10 @@ def test_plate_with_hole_same_field_on_any_rank_count(mpi_tmp_path):
     run, status = run_table(WORLD, table, mpi_tmp_path / "world")
     assert status == 0
     u = gathered(run)
+    # Every rank sums its cells' internal forces over the region's vertices, also over
+    # vertices whose labelled edge lives on another rank: the resultant is the load.
+    right = dict(run.problem.reactions())["right"]
+    assert right[0] == pytest.approx(5.0 * 10.0, rel=1e-9)
     serial = on_rank0_alone(table, mpi_tmp_path / "self")
     scale = np.abs(serial).max()
     assert scale > 1e-3

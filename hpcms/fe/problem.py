@@ -6,7 +6,9 @@ with the Dirichlet dofs held at λ times their prescribed values (their rows
 and columns of the tangent are the identity, their residual entries zero).
 Each evaluation is one batched pass: gather element displacements, compute
 every quadrature point's F, ask the material for (W, P, A) in one call, and
-scatter element vectors and matrices into PETSc objects in one call each.
+scatter element vectors into a PETSc vector in one call; element matrices
+are added by the kernel straight into the matrix's storage (see
+`hpcms.fe.space`), no element matrix is stored.
 The material is evaluated once per Newton iterate: the tangent comes from
 the same call as the stress and is cached for the Jacobian.
 """
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 from mpi4py import MPI
-from petsc4py import PETSc
 
 from ..config.errors import DeckError
 from . import _assembly_kernels as gather_kernels
@@ -46,7 +47,6 @@ class Equilibrium:
         self.F = np.empty((ne * nq, 3, 3))
         self.detF = np.empty(ne * nq)
         self._Re = np.empty((ne, nn * dim))
-        self._Ke = np.empty((ne, (nn * dim) ** 2))
         self.bc_rows = space.owned_global_rows(boundary.dofs)
         self.J = space.matrix()
         self.J.setNearNullSpace(space.rigid_body_modes())
@@ -88,6 +88,8 @@ class Equilibrium:
             self.failure = f"cell {bad_id} inverted (det F = {det:.3g})"
             return False
         with self.timers("material"):
+            # drop the previous answer first: A alone is 648 bytes per point
+            self.W = self.P = self.A = None
             self.W, self.P, self.A = self.material.evaluate(self.F, self.point_ids)
         bad = np.flatnonzero(~np.isfinite(self.W))
         bad_id = self._first_bad(bad[0] // self.nq if len(bad) else -1)
@@ -115,12 +117,18 @@ class Equilibrium:
         if not self.evaluate(u_local):
             return
         with self.timers("assembly"):
-            kernels.stiffness(self.A, self.G, self.dV, self._Ke)
-            J.zeroEntries()
-            dofs = self.space.element_dofs
-            J.setValuesLocalRCV(dofs, dofs, self._Ke, addv=PETSc.InsertMode.ADD_VALUES)
-            J.assemble()
-            J.zeroRowsColumns(self.bc_rows, diag=1.0)
+            # the tangent goes into P, the matrix of `space.matrix()` (J too,
+            # unless PETSc options such as -fe_snes_mf_operator made J its own)
+            space = self.space
+            values = space.tangent_values(P)
+            values[:] = 0.0
+            kernels.add_stiffness(self.A, self.G, self.dV, space.mesh.cells,
+                                  space.element_offsets, space.segment_length,
+                                  space.column_kind, values)
+            space.assemble_tangent(P)
+            P.zeroRowsColumns(self.bc_rows, diag=1.0)
+            if J.handle != P.handle:
+                J.assemble()
 
     def reactions(self):
         """[(name, force (dim,))]: internal force summed over each region.  Collective."""
