@@ -10,7 +10,7 @@ Parts:
            in-process: set-up, evaluate without and with the tangent, per atom;
            larger RVEs on a group of 1 and 2 ranks (`mpirun -n 2` of this
            script), with the group's parallel efficiency.
-  farm     an FE² run (a sheared block, 32 quadrature points, 108-atom RVEs)
+  farm     an FE² run (a sheared block, 64 quadrature points, 108-atom RVEs)
            on 1 and 2 ranks with ranks_per_rve = 1 (`hpcms run`, loop time from
            timing.json): farming efficiency = t1 / (2 t2).
   reuse    a plate with a hole whose RVEs hold a vacancy, over 3 increments,
@@ -116,7 +116,7 @@ kind = "fe"
 [mesh]
 type = "box"
 dim = 3
-cells = [2, 2, 1]
+cells = [2, 2, 2]
 [material]
 style = "rve"
 cells = [3, 3, 3]
@@ -168,7 +168,10 @@ atol = 1e-8
 def hpcms_run(deck_text, where, name, ranks):
     deck = Path(where) / f"{name}.toml"
     deck.write_text(deck_text)
-    out = Path(where) / f"{name}-{ranks}"
+    k = 0
+    while (Path(where) / f"{name}-{ranks}-{k}").exists():  # one directory per run
+        k += 1
+    out = Path(where) / f"{name}-{ranks}-{k}"
     cmd = MPIRUN + [str(ranks), sys.executable, "-m", "hpcms", "run", str(deck), "--quiet",
                     "--set", f'run.output="{out}"']
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
@@ -183,7 +186,7 @@ def hpcms_run(deck_text, where, name, ranks):
 
 
 def part_farm(args, where):
-    print("== farming: sheared block, 32 points x 108-atom RVEs, ranks_per_rve = 1")
+    print("== farming: sheared block, 64 points x 108-atom RVEs, ranks_per_rve = 1")
     times = {}
     for ranks in args.ranks:
         best = min(hpcms_run(DECKS["farm"], where, "farm", ranks)[0]["loop_seconds"]
