@@ -182,6 +182,7 @@ def build_simulation(comm, plan: Plan, ckpt=None) -> Simulation:
     topology = plan.topology if plan.topology is not None else Topology()
     system = ParticleSystem(comm, plan.box, plan.mass_by_type, pair.cutoff_max, nb.skin,
                             every=nb.every, check=nb.check, grid=plan.grid,
+                            half_list=getattr(pair, "half_list", False),
                             ghost_cutoff=Bonded.ghost_cutoff(topology, pair.cutoff_max + nb.skin,
                                                              deck.system.bond_reach))
     tail = bool(deck.potential.get("tail", False))

@@ -6,11 +6,12 @@ import numba
 
 
 @numba.njit(cache=True)
-def rdf_histogram(x, types, n_local, nbr_start, nbr_index, n_types, r_max, n_bins, hist):
+def rdf_histogram(x, types, n_local, nbr_start, nbr_index, half, n_types, r_max, n_bins, hist):
     """hist[t_i, t_j, bin] += 1 for each owned i and neighbour j with r < r_max.
 
-    The list is full, so an unordered pair of owned particles counts in both
-    (t_i, t_j) and (t_j, t_i).  hist: (n_types, n_types, n_bins) int64.
+    An unordered pair of owned particles counts in both (t_i, t_j) and
+    (t_j, t_i): a full list holds it in both rows, a half list (`half`) once.
+    hist: (n_types, n_types, n_bins) int64.
     """
     width = r_max / n_bins
     for i in range(n_local):
@@ -24,6 +25,8 @@ def rdf_histogram(x, types, n_local, nbr_start, nbr_index, n_types, r_max, n_bin
             if r < r_max:
                 b = min(int(r / width), n_bins - 1)
                 hist[ti, types[j], b] += 1
+                if half and j < n_local:
+                    hist[types[j], ti, b] += 1
 
 
 @numba.njit(cache=True)

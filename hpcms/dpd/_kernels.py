@@ -1,10 +1,8 @@
 """Numba kernels of the DPD pair style (Groot & Warren 1997).  Arrays in, arrays out.
 
-Conventions are those of `hpcms.md._pair_kernels`: a full CSR neighbour list
-of the owned particles, ghosts as real periodic copies, ``d = x_i - x_j``,
-``fpair`` multiplies ``d``, and row ``i`` is summed on its own, in its own
-order, with nothing scattered to ``j``.  Per pair, with ``r = |d|``,
-``w = 1 - r / rc`` and ``dv = v_i - v_j``::
+Conventions are those of `hpcms.md._pair_kernels` (ghosts as real periodic
+copies, ``d = x_i - x_j``, ``fpair`` multiplies ``d``) except for the sums.
+Per pair, with ``r = |d|``, ``w = 1 - r / rc`` and ``dv = v_i - v_j``::
 
     F_ij = [c a w - gamma w^2 (d . dv) / r + sigma w theta_ij / sqrt(dt)] d / r
 
@@ -12,7 +10,15 @@ with ``c`` 0 for an excluded (bonded) pair, else 1, and ``theta_ij`` the pair
 normal keyed by (seed, step, min id, max id) (`hpcms.md.rng.pair_gaussian`).
 ``fpair`` depends on ``d`` and ``dv`` only through ``|d|^2`` and ``d . dv``,
 which do not change, bit for bit, when i and j swap (both vectors change sign
-exactly), so the row of ``j`` adds exactly ``-F_ij`` whichever rank holds it.
+exactly), so the pair gives exactly ``-F_ij`` seen from j on any rank.
+
+Sums are exact: each pair term is rounded once to an integer multiple of
+``1 / FIXED_SCALE`` (about 1e-12) and the integers are added, so a particle's force does
+not depend on the order of its terms.  That frees the list from the
+decomposition-independent row order of the other styles: DPD runs on a half
+list (each owned pair once, Newton's third law) and stays bitwise identical
+on any number of ranks; on a full list (the dpd/tstat overlay, sharing the
+list of another style) every row adds only its own particle's terms.
 
 The forces take three passes, so that the random numbers, the costly part,
 are drawn in a loop that compiles to SIMD code:
@@ -22,7 +28,7 @@ are drawn in a loop that compiles to SIMD code:
    part ``(c a w - gamma w^2 (d . dv) / r) / r``, its random coefficient
    ``sigma w / (r sqrt(dt))`` and the pair's Philox counter;
 2. `pair_normals` draws one normal per kept entry;
-3. `dpd_row_sums` sums every row in list order.
+3. `dpd_fixed_sums` adds the rounded terms.
 """
 
 import math
@@ -41,6 +47,12 @@ kernel = numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH)
 
 # Pairs closer than this are skipped, as LAMMPS pair dpd does (r-hat undefined).
 R_MIN = 1.0e-10
+
+# Pair terms are summed as integer multiples of 1 / FIXED_SCALE (2^-40, about
+# 1e-12 in force or energy units).  A term beyond FIXED_LIMIT (2^16 = 65536
+# in those units) is a fault: 128 such terms still fit an int64 sum.
+FIXED_SCALE = 2.0 ** 40
+FIXED_LIMIT = 2.0 ** 56
 
 
 @kernel
@@ -135,41 +147,69 @@ def pair_normals(n, c0, c1, c3, c2, k0, k1, u, theta):
 
 
 @kernel
-def dpd_row_sums(x, n_local, row_end, pj, fcd, frand, theta, f):
-    """Pass 3: f[i] = sum over row i's kept entries t of d (fcd[t] + frand[t] theta[t]),
-    in list order."""
+def dpd_fixed_sums(x, n_local, row_end, pj, fcd, frand, theta, half, acc):
+    """Pass 3: acc[i] += round(d (fcd[t] + frand[t] theta[t]) FIXED_SCALE) over row i's
+    kept entries t; with a half list (`half`) also acc[j] -= the same for an
+    owned j.  Integer sums: the result does not depend on the order of the
+    terms, so neither on the list's nor on the decomposition's.  acc:
+    (n_local, 3) int64, zeroed by the caller.  Returns -1, or the first entry
+    whose term is not finite or beyond FIXED_LIMIT.
+    """
     t = 0
     for i in range(n_local):
         xi, yi, zi = x[i, 0], x[i, 1], x[i, 2]
-        fx = fy = fz = 0.0
+        ax = ay = az = np.int64(0)
         while t < row_end[i]:
             j = pj[t]
-            fpair = fcd[t] + frand[t] * theta[t]
-            fx += (xi - x[j, 0]) * fpair
-            fy += (yi - x[j, 1]) * fpair
-            fz += (zi - x[j, 2]) * fpair
+            fpair = (fcd[t] + frand[t] * theta[t]) * FIXED_SCALE
+            fx = np.rint((xi - x[j, 0]) * fpair)
+            fy = np.rint((yi - x[j, 1]) * fpair)
+            fz = np.rint((zi - x[j, 2]) * fpair)
+            if not max(abs(fx), abs(fy), abs(fz)) < FIXED_LIMIT:
+                return t
+            qx, qy, qz = np.int64(fx), np.int64(fy), np.int64(fz)
+            ax += qx
+            ay += qy
+            az += qz
+            if half and j < n_local:
+                acc[j, 0] -= qx
+                acc[j, 1] -= qy
+                acc[j, 2] -= qz
             t += 1
-        f[i, 0], f[i, 1], f[i, 2] = fx, fy, fz
+        acc[i, 0] += ax
+        acc[i, 1] += ay
+        acc[i, 2] += az
+    return -1
+
+
+@numba.njit(cache=True)
+def from_fixed(acc, out):
+    """out = acc / FIXED_SCALE (exact while |acc| < 2**53)."""
+    for i in range(acc.shape[0]):
+        for d in range(acc.shape[1]):
+            out[i, d] = acc[i, d] * (1.0 / FIXED_SCALE)
 
 
 @kernel
-def dpd_energy_virial(x, ids, types, n_local, nbr_start, nbr_index, a, cutsq, rc, rcinv,
-                      excl_start, excl_partner, energy, virial):
-    """Conservative energy and virial per owned particle.
+def dpd_energy_virial(x, ids, types, n_local, nbr_start, nbr_index, half, a, cutsq, rc, rcinv,
+                      excl_start, excl_partner, acc):
+    """Conservative energy and virial per owned particle, in fixed point.
 
-    ``e_ij = a rc w^2 / 2``; energy[i] = 1/2 sum_j e_ij and virial[i] =
-    1/2 sum_j d (x) F^C_ij (xx, yy, zz, xy, xz, yz); excluded pairs (see
-    `dpd_forces`) add nothing.  The dissipative and random forces have zero
-    mean virial in equilibrium (Groot & Warren 1997 compute the pressure from
-    the conservative force), so they are left out of the reported pressure,
-    which is then free of their noise.
+    ``e_ij = a rc w^2 / 2``; particle i gets 1/2 e_ij and 1/2 d (x) F^C_ij
+    (xx, yy, zz, xy, xz, yz) of each pair, both rounded to multiples of
+    1 / FIXED_SCALE into acc[i] (n_local, 7) int64 (energy, then the virial),
+    and with a half list (`half`) an owned j gets the same.  Excluded pairs
+    (see `dpd_pair_terms`) add nothing.  The dissipative and random forces
+    have zero mean virial in equilibrium (Groot & Warren 1997 compute the
+    pressure from the conservative force), so they are left out of the
+    reported pressure, which is then free of their noise.
     """
+    q = np.empty(7, np.int64)
     for i in range(n_local):
         ti = types[i]
         a_i, c_i, rc_i, rci_i = a[ti], cutsq[ti], rc[ti], rcinv[ti]
         xi, yi, zi = x[i, 0], x[i, 1], x[i, 2]
         idi = ids[i]
-        e = vxx = vyy = vzz = vxy = vxz = vyz = 0.0
         for k in range(nbr_start[i], nbr_start[i + 1]):
             j = nbr_index[k]
             tj = types[j]
@@ -180,15 +220,19 @@ def dpd_energy_virial(x, ids, types, n_local, nbr_start, nbr_index, a, cutsq, rc
                     continue
                 r = math.sqrt(rsq)
                 wd = 1.0 - r * rci_i[tj]
-                fpair = a_i[tj] * wd / r
-                e += 0.5 * a_i[tj] * rc_i[tj] * wd * wd
-                vxx += dx * dx * fpair
-                vyy += dy * dy * fpair
-                vzz += dz * dz * fpair
-                vxy += dx * dy * fpair
-                vxz += dx * dz * fpair
-                vyz += dy * dz * fpair
-        _store_energy_virial(i, e, vxx, vyy, vzz, vxy, vxz, vyz, energy, virial)
+                half_f = 0.5 * a_i[tj] * wd / r * FIXED_SCALE
+                q[0] = np.int64(np.rint(0.25 * a_i[tj] * rc_i[tj] * wd * wd * FIXED_SCALE))
+                q[1] = np.int64(np.rint(dx * dx * half_f))
+                q[2] = np.int64(np.rint(dy * dy * half_f))
+                q[3] = np.int64(np.rint(dz * dz * half_f))
+                q[4] = np.int64(np.rint(dx * dy * half_f))
+                q[5] = np.int64(np.rint(dx * dz * half_f))
+                q[6] = np.int64(np.rint(dy * dz * half_f))
+                for c in range(7):
+                    acc[i, c] += q[c]
+                if half and j < n_local:
+                    for c in range(7):
+                        acc[j, c] += q[c]
 
 
 @numba.njit(cache=True)

@@ -55,7 +55,7 @@ class RDFObserver:
     def __call__(self, sim):
         s = sim.system
         nl = s.neighbors
-        kernels.rdf_histogram(s.x, s.types, s.n_local, nl.start, nl.index, self.n_types,
+        kernels.rdf_histogram(s.x, s.types, s.n_local, nl.start, nl.index, nl.half, self.n_types,
                               self.r_max, self.n_bins, self.hist)
         self.frames += 1
 

@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from hpcms.config.errors import DeckError
+from hpcms.config.errors import DeckError, RunError
 from hpcms.md.pair import _boolean, _check_table, _positive, pair_entries, register
 
 from . import _kernels as kernels
@@ -81,6 +81,7 @@ class PairForces:
         self._capacity = 0
         self._allocate(1)
         self.row_end = np.empty(1, np.int64)
+        self.acc = np.empty((0, 3), np.int64)
 
     def _allocate(self, capacity):
         self.pj = np.empty(capacity, np.int32)
@@ -96,10 +97,16 @@ class PairForces:
             self._allocate(max(n_entries, int(1.25 * self._capacity)))
         if len(self.row_end) < n_local:
             self.row_end = np.empty(n_local, np.int64)
+        if len(self.acc) != n_local:
+            self.acc = np.empty((n_local, 3), np.int64)
 
-    def __call__(self, x, v, ids, types, n_local, nbr_start, nbr_index, a, gamma, sigma, cutsq,
-                 rcinv, seed, step, dt, excl_start, excl_partner, f):
-        """f[:n_local] = the DPD pair forces (a = 0: the thermostat alone)."""
+    def __call__(self, x, v, ids, types, n_local, nbr_start, nbr_index, half, a, gamma, sigma,
+                 cutsq, rcinv, seed, step, dt, excl_start, excl_partner, f):
+        """f[:n_local] = the DPD pair forces (a = 0: the thermostat alone) of a
+        half list (`half`) or a full one.
+
+        Raises RunError naming the pair when a term is not finite or too large.
+        """
         self._resize(n_local, int(nbr_start[n_local]))
         kept = kernels.dpd_pair_select(x, types, n_local, nbr_start, nbr_index, cutsq,
                                        self.row_end, self.pj)
@@ -110,8 +117,16 @@ class PairForces:
         kernels.pair_normals(kept, self.c0, self.c1, self.c3, np.uint32(step & 0xFFFFFFFF),
                              np.uint32(seed & 0xFFFFFFFF), np.uint32(seed >> 32), self.u,
                              self.theta)
-        kernels.dpd_row_sums(x, n_local, self.row_end, self.pj, self.fcd, self.frand,
-                             self.theta, f)
+        self.acc.fill(0)
+        bad = kernels.dpd_fixed_sums(x, n_local, self.row_end, self.pj, self.fcd, self.frand,
+                                     self.theta, half, self.acc)
+        if bad >= 0:
+            i = int(np.searchsorted(self.row_end[:n_local], bad, side="right"))
+            raise RunError(step, f"the DPD force between particles {int(ids[i])} and "
+                                 f"{int(ids[self.pj[bad]])} is not finite or above "
+                                 f"{kernels.FIXED_LIMIT / kernels.FIXED_SCALE:.3g} "
+                                 "(overlapping beads or a blown-up run: reduce dt)")
+        kernels.from_fixed(self.acc, f[:n_local])
 
 
 NO_EXCLUSIONS = np.empty(0, np.int64)
@@ -135,6 +150,7 @@ class DPD:
     has_tail = False
     mix = None
     velocity_dependent = True
+    half_list = True  # exact fixed-point sums: any row order will do
     CHI_DENSITY = CHI_DENSITY
 
     def __init__(self, a, gamma, cutoff, temperature, exclude_bonded=False):
@@ -221,22 +237,26 @@ class DPD:
         return pair
 
     def compute(self, x, types, n_local, nbr_start, nbr_index, f, energy=None, virial=None, *,
-                v=None, ids=None, step=0, dt=None, seed=0):
+                v=None, ids=None, step=0, dt=None, seed=0, half=False):
         """See `hpcms.md.pair.PairForce.compute`; also needs (keywords) ``v`` and
-        ``ids`` of owned + ghost particles, ``step``, ``dt`` and ``seed``.
+        ``ids`` of owned + ghost particles, ``step``, ``dt`` and ``seed``;
+        ``half``: the list is a half list (`half_list`).
 
         ``energy`` and ``virial`` are the conservative part only.
         """
         if (energy is None) != (virial is None):
             raise ValueError("pass energy and virial together, or neither")
         check_velocity_args("dpd", v, ids, dt, step)
-        self._forces(x, v, ids, types, n_local, nbr_start, nbr_index, self.a, self.gamma,
-                     self.sigma, self.cutsq, self.rcinv, seed, step, dt, self._excl_start,
-                     self._excl_partner, f)
+        self._forces(x, v, ids, types, n_local, nbr_start, nbr_index, half, self.a,
+                     self.gamma, self.sigma, self.cutsq, self.rcinv, seed, step, dt,
+                     self._excl_start, self._excl_partner, f)
         if energy is not None:
-            kernels.dpd_energy_virial(x, ids, types, n_local, nbr_start, nbr_index, self.a,
+            acc = np.zeros((n_local, 7), np.int64)
+            kernels.dpd_energy_virial(x, ids, types, n_local, nbr_start, nbr_index, half, self.a,
                                       self.cutsq, self.cutoff, self.rcinv, self._excl_start,
-                                      self._excl_partner, energy, virial)
+                                      self._excl_partner, acc)
+            kernels.from_fixed(acc[:, :1], energy[:n_local, None])
+            kernels.from_fixed(acc[:, 1:], virial[:n_local])
 
     def tail_energy(self, counts, volume):
         return 0.0

@@ -76,12 +76,12 @@ class DPDThermostat:
         return cls(gamma, cutoff, kT, n_types)
 
     def add_forces(self, x, v, ids, types, n_local, nbr_start, nbr_index, step, dt, seed, f):
-        """f[:n_local] += the thermostat's pair forces (row by row, in list order)."""
+        """f[:n_local] += the thermostat's pair forces (a full list: each row its own)."""
         if self._f.shape[0] != n_local:
             self._f = np.empty((n_local, 3))
-        self._forces(x, v, ids, types, n_local, nbr_start, nbr_index, self._zero, self.gamma,
-                     self.sigma, self.cutsq, self.rcinv, seed, step, dt, NO_EXCLUSIONS,
-                     NO_EXCLUSIONS, self._f)
+        self._forces(x, v, ids, types, n_local, nbr_start, nbr_index, False, self._zero,
+                     self.gamma, self.sigma, self.cutsq, self.rcinv, seed, step, dt,
+                     NO_EXCLUSIONS, NO_EXCLUSIONS, self._f)
         f[:n_local] += self._f
 
 
@@ -99,7 +99,7 @@ class WithDPDThermostat:
         self.chi_keys = []
 
     def compute(self, x, types, n_local, nbr_start, nbr_index, f, energy=None, virial=None, *,
-                v=None, ids=None, step=0, dt=None, seed=0):
+                v=None, ids=None, step=0, dt=None, seed=0, half=False):
         """The base style's forces (energy, virial) plus the thermostat's forces.
 
         See `hpcms.md.pair.PairForce.compute`; also needs (keywords) ``v`` and

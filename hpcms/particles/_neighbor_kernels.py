@@ -123,3 +123,115 @@ def displacement_check(x, x_ref, n):
         elif r2 > worst:
             worst = r2
     return worst, bad
+
+
+@numba.njit(cache=True, error_model="numpy")
+def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, cutoff_sq,
+                    start, index):
+    """Half Verlet list of the owned particles: every pair of owned particles
+    once, every owned-ghost pair in the owned particle's row.
+
+    Arguments as `build_full_list`, without the key order: rows come out in
+    stencil order, which depends on the decomposition, so only styles that
+    sum their pair terms exactly (in fixed point, see `hpcms.dpd._kernels`)
+    may use this list.  Each bin holds its owned slots first, then its ghosts.
+    Bins after the particle's own bin in linear order contribute every slot,
+    bins before it their ghosts only, its own bin the owned slots after it
+    and its ghosts: each owned pair is seen from the particle in the lower
+    bin (or lower position) only.  Returns the number of pairs, or -1 when
+    `index` is too small.
+    """
+    n_total = x.shape[0]
+    n_bins = nbins[0] * nbins[1] * nbins[2]
+    bin_start = np.zeros(n_bins + 1, dtype=np.int64)
+    ghost_start = np.zeros(n_bins, dtype=np.int64)
+    for j in range(n_total):
+        bin_start[bins[j] + 1] += 1
+    for j in range(n_local):
+        ghost_start[bins[j]] += 1
+    for b in range(n_bins):
+        ghost_start[b] += bin_start[b]
+        bin_start[b + 1] += bin_start[b]
+    fill = bin_start[:-1].copy()
+    slot = np.empty(n_total, dtype=np.int32)
+    pos = np.empty(n_local, dtype=np.int64)
+    xc = np.empty((n_total, 3))
+    for j in range(n_total):
+        p = fill[bins[j]]
+        fill[bins[j]] += 1
+        slot[p] = j
+        if j < n_local:
+            pos[j] = p
+        xc[p, 0] = x[j, 0]
+        xc[p, 1] = x[j, 1]
+        xc[p, 2] = x[j, 2]
+    prune = widths[0] > 0.0
+    w0 = widths[0] / per_unit[0]
+    w1 = widths[1] / per_unit[1]
+    w2 = widths[2] / per_unit[2]
+    reach_sq = cutoff_sq * (1.0 + 1e-9)  # conservative pruning, as in build_full_list
+    capacity = index.shape[0]
+    n = 0
+    for i in range(n_local):
+        start[i] = n
+        b = bins[i]
+        bz = b % nbins[2]
+        by = (b // nbins[2]) % nbins[1]
+        bx = b // (nbins[2] * nbins[1])
+        u0 = s[i, 0] * per_unit[0] - first[0]
+        u1 = s[i, 1] * per_unit[1] - first[1]
+        u2 = s[i, 2] * per_unit[2] - first[2]
+        xi0, xi1, xi2 = x[i, 0], x[i, 1], x[i, 2]
+        for cx in range(max(bx - reach[0], 0), min(bx + reach[0] + 1, nbins[0])):
+            g0 = max(0.0, cx - u0, u0 - (cx + 1)) * w0
+            for cy in range(max(by - reach[1], 0), min(by + reach[1] + 1, nbins[1])):
+                z0 = max(bz - reach[2], 0)
+                z1 = min(bz + reach[2], nbins[2] - 1)
+                if prune:
+                    g1 = max(0.0, cy - u1, u1 - (cy + 1)) * w1
+                    left = reach_sq - g0 * g0 - g1 * g1
+                    if left < 0.0:
+                        continue
+                    rz = np.sqrt(left) / w2
+                    z0 = max(z0, int(np.floor(u2 - rz)))
+                    z1 = min(z1, int(np.floor(u2 + rz)))
+                    if z1 < z0:
+                        continue
+                c = (cx * nbins[1] + cy) * nbins[2]
+                later = cx > bx or (cx == bx and cy > by)
+                own = cx == bx and cy == by
+                # Ghost parts of the bins before the own bin (all of them in an
+                # earlier column), then one contiguous run for the rest.
+                z_ghost_end = z1 + 1 if not (later or own) else (min(bz, z1 + 1) if own else z0)
+                for z in range(z0, z_ghost_end):
+                    p0 = ghost_start[c + z]
+                    p1 = bin_start[c + z + 1]
+                    if n + (p1 - p0) > capacity:
+                        return -1
+                    for p in range(p0, p1):
+                        d0 = xc[p, 0] - xi0
+                        d1 = xc[p, 1] - xi1
+                        d2 = xc[p, 2] - xi2
+                        index[n] = slot[p]
+                        n += np.int64(d0 * d0 + d1 * d1 + d2 * d2 < cutoff_sq)
+                if later:
+                    p0 = bin_start[c + z0]
+                elif own and z0 <= bz <= z1:
+                    p0 = pos[i] + 1
+                elif own and bz < z0:
+                    p0 = bin_start[c + z0]
+                else:
+                    continue
+                p1 = bin_start[c + z1 + 1]
+                if p1 <= p0:
+                    continue
+                if n + (p1 - p0) > capacity:
+                    return -1
+                for p in range(p0, p1):
+                    d0 = xc[p, 0] - xi0
+                    d1 = xc[p, 1] - xi1
+                    d2 = xc[p, 2] - xi2
+                    index[n] = slot[p]
+                    n += np.int64(d0 * d0 + d1 * d1 + d2 * d2 < cutoff_sq)
+    start[n_local] = n
+    return n

@@ -3,8 +3,11 @@
 The list is full (each pair in both rows) and every row comes out in an
 order that does not depend on the decomposition (bins aligned to the whole
 box, each filled in global key order), so that a particle's force is summed
-in the same order whichever rank holds it.  Sizing is separate from
-updating: the build reports overflow and is retried with a larger buffer.
+in the same order whichever rank holds it.  A half list (`half=True`: each
+owned pair once, owned-ghost pairs in the owned particle's row) has rows in
+no such order; it serves styles whose sums are exact in any order (DPD's
+fixed-point forces).  Sizing is separate from updating: the build reports
+overflow and is retried with a larger buffer.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ def slot_keys(ids, images):
 class NeighborList:
     """Verlet list out to cutoff + skin for the owned particles of a rank."""
 
-    def __init__(self, cutoff, skin, every=1, check=True):
+    def __init__(self, cutoff, skin, every=1, check=True, half=False):
         self.cutoff = float(cutoff)
+        self.half = bool(half)
         self.skin = float(skin)
         self.every = int(every)
         self.check = bool(check)
@@ -62,16 +66,23 @@ class NeighborList:
         return Bins(out, s, per_unit.astype(np.float64), first, nbins, widths)
 
     def build(self, x, bins, n_local, keys):
-        """Rebuild from positions x (owned first, then ghosts), their Bins and slot keys."""
+        """Rebuild from positions x (owned first, then ghosts), their Bins and
+        slot keys (a callable giving them; a half list needs none)."""
         if len(self.index) < 16 * max(n_local, 1):
             self.index = np.empty(100 * max(n_local, 1), dtype=np.int32)
         self.start = np.empty(n_local + 1, dtype=np.int64)
         reach = np.full(3, BIN_REACH, dtype=np.int64)
-        order = np.argsort(keys)
+        order = None if self.half else np.argsort(keys())
         while True:
-            n = kernels.build_full_list(x, bins.s, bins.index, order, n_local, bins.per_unit,
-                                        bins.first, bins.nbins, reach, bins.widths,
-                                        self.list_cutoff ** 2, self.start, self.index)
+            if self.half:
+                n = kernels.build_half_list(x, bins.s, bins.index, n_local, bins.per_unit,
+                                            bins.first, bins.nbins, reach, bins.widths,
+                                            self.list_cutoff ** 2, self.start, self.index)
+            else:
+                n = kernels.build_full_list(x, bins.s, bins.index, order, n_local,
+                                            bins.per_unit, bins.first, bins.nbins, reach,
+                                            bins.widths, self.list_cutoff ** 2, self.start,
+                                            self.index)
             if n >= 0:
                 break
             self.index = np.empty(2 * len(self.index), dtype=np.int32)

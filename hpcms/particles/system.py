@@ -24,12 +24,12 @@ class ParticleSystem:
     """
 
     def __init__(self, comm, box, mass_by_type, cutoff, skin, *, every=1, check=True,
-                 grid=(0, 0, 0), ghost_cutoff=0.0):
+                 grid=(0, 0, 0), ghost_cutoff=0.0, half_list=False):
         self.domain = Domain(comm, box, grid)
         self.comm = self.domain.comm
         self.box = box
         self.mass_by_type = np.asarray(mass_by_type, dtype=np.float64)
-        self.neighbors = NeighborList(cutoff, skin, every, check)
+        self.neighbors = NeighborList(cutoff, skin, every, check, half=half_list)
         # Ghosts reach the list cutoff, or farther when bonded terms need it (angles).
         self.halo = Halo(self.domain, max(self.neighbors.list_cutoff, ghost_cutoff))
         self.n_local = 0
@@ -112,8 +112,10 @@ class ParticleSystem:
             self.f = np.zeros((n, 3))
         all_s = np.concatenate([s, ghost_s])
         all_bins = self.neighbors.bins(self.box, self.domain.lo, self.domain.hi, all_s)
-        images = np.concatenate([np.zeros((n, 3), dtype=np.int64), self.halo.images])
-        self.neighbors.build(self.x, all_bins, n, slot_keys(self.ids, images))
+        def keys():
+            images = np.concatenate([np.zeros((n, 3), dtype=np.int64), self.halo.images])
+            return slot_keys(self.ids, images)
+        self.neighbors.build(self.x, all_bins, n, keys)
         self.x_ref = self.x[:n].copy()
         self.last_build = step
 
