@@ -50,6 +50,23 @@ class _Stage:
         self.recv_count = recv_count
 
 
+class _Records:
+    """Ghost records (rows of _WIDTH floats) appended in place, growing by doubling."""
+
+    def __init__(self, n):
+        self.rows = np.empty((max(2 * n, 16), _WIDTH))
+        self.n = 0
+
+    def append(self, k):
+        """Room for k more rows: returns them (a view to fill)."""
+        if self.n + k > len(self.rows):
+            grown = np.empty((max(2 * len(self.rows), self.n + k), _WIDTH))
+            grown[: self.n] = self.rows[: self.n]
+            self.rows = grown
+        self.n += k
+        return self.rows[self.n - k: self.n]
+
+
 class Halo:
     """Ghost layers of width `cutoff` around this rank's subdomain.
 
@@ -74,14 +91,13 @@ class Halo:
         """
         dom, comm = self.domain, self.comm
         n_local = len(x)
-        rec = np.empty((n_local, _WIDTH))
+        slots = _Records(n_local)
+        rec = slots.append(n_local)
         rec[:, _S] = s
         rec[:, _X] = x
         rec[:, _IMG] = 0.0
         rec[:, _ID] = ids
         rec[:, _TYPE] = types
-        chunks = [rec]
-        n_slots = n_local
         self.stages = []
         # A sliver more than the cutoff in fractional terms, so that round-off
         # in s never drops a ghost that is needed.
@@ -93,33 +109,30 @@ class Halo:
             lower, upper = dom.neighbors[d]
             at_low = dom.coords[d] == 0
             at_high = dom.coords[d] == dom.dims[d] - 1
-            all_slots = np.concatenate(chunks)
-            down = up = np.arange(n_slots)
+            down = up = np.arange(slots.n)
             for hop in range(hops):
                 # Towards the lower neighbour: what lies within delta of my low face.
-                sel = down[all_slots[down, d] < dom.lo[d] + delta[d]]
-                send = all_slots[sel].copy()
+                sel = down[slots.rows[down, d] < dom.lo[d] + delta[d]]
+                send = slots.rows[sel]
                 if at_low:
                     send[:, d] += 1.0
                     send[:, 6 + d] += 1.0
                 got_from_upper = _sendrecv(comm, send, lower, upper, (_WIDTH,), 10 + 4 * d)
-                self.stages.append(_Stage(sel, lower, upper, n_slots, len(got_from_upper)))
-                new_down = np.arange(n_slots, n_slots + len(got_from_upper))
-                n_slots += len(got_from_upper)
                 # Towards the upper neighbour: within delta of my high face.
-                sel = up[all_slots[up, d] >= dom.hi[d] - delta[d]]
-                send = all_slots[sel].copy()
+                sel_up = up[slots.rows[up, d] >= dom.hi[d] - delta[d]]
+                send = slots.rows[sel_up]
                 if at_high:
                     send[:, d] -= 1.0
                     send[:, 6 + d] -= 1.0
+                first = slots.n
+                slots.append(len(got_from_upper))[...] = got_from_upper
+                self.stages.append(_Stage(sel, lower, upper, first, len(got_from_upper)))
                 got_from_lower = _sendrecv(comm, send, upper, lower, (_WIDTH,), 12 + 4 * d)
-                self.stages.append(_Stage(sel, upper, lower, n_slots, len(got_from_lower)))
-                new_up = np.arange(n_slots, n_slots + len(got_from_lower))
-                n_slots += len(got_from_lower)
-                chunks += [got_from_upper, got_from_lower]
-                all_slots = np.concatenate([all_slots, got_from_upper, got_from_lower])
-                down, up = new_down, new_up
-        ghosts = all_slots[n_local:]
+                second = slots.n
+                slots.append(len(got_from_lower))[...] = got_from_lower
+                self.stages.append(_Stage(sel_up, upper, lower, second, len(got_from_lower)))
+                down, up = np.arange(first, second), np.arange(second, slots.n)
+        ghosts = slots.rows[n_local: slots.n]
         self.n_local = n_local
         self.base = np.ascontiguousarray(ghosts[:, _X])
         self.images = np.ascontiguousarray(ghosts[:, _IMG]).astype(np.int64)

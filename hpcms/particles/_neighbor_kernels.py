@@ -152,6 +152,22 @@ def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, 
     for b in range(n_bins):
         ghost_start[b] += bin_start[b]
         bin_start[b + 1] += bin_start[b]
+    # ghost_near[b]: some bin within the stencil of b holds ghosts; only then
+    # are the ghost parts of the earlier bins searched.
+    near = np.zeros(n_bins, dtype=np.bool_)
+    for b in range(n_bins):
+        near[b] = ghost_start[b] < bin_start[b + 1]
+    for axis in range(3):
+        stride = 1
+        for d in range(axis + 1, 3):
+            stride *= nbins[d]
+        spread = np.zeros(n_bins, dtype=np.bool_)
+        for b in range(n_bins):
+            if near[b]:
+                k = (b // stride) % nbins[axis]
+                for m in range(max(k - reach[axis], 0), min(k + reach[axis] + 1, nbins[axis])):
+                    spread[b + (m - k) * stride] = True
+        near = spread
     fill = bin_start[:-1].copy()
     slot = np.empty(n_total, dtype=np.int32)
     pos = np.empty(n_local, dtype=np.int64)
@@ -182,9 +198,14 @@ def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, 
         u1 = s[i, 1] * per_unit[1] - first[1]
         u2 = s[i, 2] * per_unit[2] - first[2]
         xi0, xi1, xi2 = x[i, 0], x[i, 1], x[i, 2]
+        ghosts = near[b]
         for cx in range(max(bx - reach[0], 0), min(bx + reach[0] + 1, nbins[0])):
             g0 = max(0.0, cx - u0, u0 - (cx + 1)) * w0
             for cy in range(max(by - reach[1], 0), min(by + reach[1] + 1, nbins[1])):
+                later = cx > bx or (cx == bx and cy > by)
+                own = cx == bx and cy == by
+                if not (later or own or ghosts):
+                    continue
                 z0 = max(bz - reach[2], 0)
                 z1 = min(bz + reach[2], nbins[2] - 1)
                 if prune:
@@ -198,11 +219,11 @@ def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, 
                     if z1 < z0:
                         continue
                 c = (cx * nbins[1] + cy) * nbins[2]
-                later = cx > bx or (cx == bx and cy > by)
-                own = cx == bx and cy == by
                 # Ghost parts of the bins before the own bin (all of them in an
                 # earlier column), then one contiguous run for the rest.
                 z_ghost_end = z1 + 1 if not (later or own) else (min(bz, z1 + 1) if own else z0)
+                if not ghosts:
+                    z_ghost_end = z0
                 for z in range(z0, z_ghost_end):
                     p0 = ghost_start[c + z]
                     p1 = bin_start[c + z + 1]
