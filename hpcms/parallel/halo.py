@@ -186,7 +186,15 @@ def migrate(domain, s, arrays):
     """Send every owned particle to the rank that owns its fractional position.
 
     `s` is (n, 3) fractional coordinates wrapped into [0, 1); `arrays` is a
-    list of per-particle arrays sent along.  Returns the received arrays.
-    Collective on `domain.comm`.
+    list of per-particle arrays sent along.  Returns the arrays of the
+    particles this rank owns now: those that stayed, in their order, then
+    those that arrived.  Collective on `domain.comm`.
     """
-    return send_rows(domain.comm, domain.owner(s), arrays)
+    comm = domain.comm
+    if comm.size == 1:
+        return list(arrays)
+    dest = domain.owner(s)
+    leaving = dest != comm.rank
+    arrived = send_rows(comm, dest[leaving], [a[leaving] for a in arrays])
+    staying = ~leaving
+    return [np.concatenate([a[staying], b]) for a, b in zip(arrays, arrived)]
