@@ -42,6 +42,8 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "perf"))
+from capacity import capacity  # noqa: E402
 
 DECK = """\
 # DPD benchmark deck (written by perf/bench_dpd.py)
@@ -104,6 +106,9 @@ def main():
     p.add_argument("--repo", default=str(REPO), help="checkout whose hpcms is run")
     a = p.parse_args()
     Path(a.out).mkdir(parents=True, exist_ok=True)
+    cores = capacity(a.ranks)
+    print("machine: " + ", ".join(f"{r} ranks = {c:.2f} cores' worth" for r, c in cores.items())
+          + " (perf/capacity.py; 'of capacity' = efficiency x ranks / that)", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as where:
         for L in a.sizes:
@@ -117,12 +122,15 @@ def main():
                     base = base or (rate, ranks)
                     eff = rate / base[0] / (ranks / base[1])
                     phases = {k: round(v["avg"], 3) for k, v in best["phases"].items()}
+                    of_capacity = eff * ranks / cores[ranks] * cores[base[1]] / base[1]
                     print(f"N={best['particles']:>7d} skin={skin} ranks={ranks}: "
-                          f"{rate / 1e6:.3f} M particle-steps/s, efficiency {eff:.2f}, "
+                          f"{rate / 1e6:.3f} M particle-steps/s, efficiency {eff:.2f} "
+                          f"({of_capacity:.2f} of capacity), "
                           f"builds {best['neighbor_builds']}, phases {phases}", flush=True)
                     rows.append({"particles": best["particles"], "skin": skin, "ranks": ranks,
                                  "steps": a.steps, "particle_steps_per_second": rate,
-                                 "efficiency": eff, "neighbor_builds": best["neighbor_builds"],
+                                 "efficiency": eff, "efficiency_of_capacity": of_capacity,
+                                 "cores_worth": cores[ranks], "neighbor_builds": best["neighbor_builds"],
                                  **{f"{k}_s": v for k, v in phases.items()}})
     path = Path(a.out) / "bench_dpd.csv"
     with open(path, "w", newline="") as f:

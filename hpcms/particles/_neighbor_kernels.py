@@ -125,6 +125,52 @@ def displacement_check(x, x_ref, n):
     return worst, bad
 
 
+SUB = 4  # sub-cells per bin and axis of the half list's stencil table
+
+
+@numba.njit(cache=True, error_model="numpy")
+def half_stencil(reach, widths, per_unit, cutoff_sq):
+    """Column runs of the half list's stencil for each sub-cell of a bin.
+
+    A bin is cut into SUB^3 sub-cells; for sub-cell k, runs[k, m] = (dx, dy,
+    dz0, dz1) for m < count[k]: the bins (dx, dy, dz0..dz1) relative to the
+    particle's bin that come within the cutoff of some point of the sub-cell
+    (orthogonal box, widths = edge lengths), else every bin of the reach
+    (widths zeros).  A run lies in one column and is contiguous in memory.
+    """
+    side = 2 * reach + 1
+    n_sub = SUB * SUB * SUB
+    runs = np.zeros((n_sub, side[0] * side[1], 4), dtype=np.int64)
+    count = np.zeros(n_sub, dtype=np.int64)
+    prune = widths[0] > 0.0
+    w = widths / per_unit
+    limit = cutoff_sq * (1.0 + 1e-9)  # conservative: round-off never drops a pair
+    for q0 in range(SUB):
+        for q1 in range(SUB):
+            for q2 in range(SUB):
+                k = (q0 * SUB + q1) * SUB + q2
+                q = (q0, q1, q2)
+                for dx in range(-reach[0], reach[0] + 1):
+                    for dy in range(-reach[1], reach[1] + 1):
+                        z0 = reach[2] + 1
+                        z1 = -reach[2] - 1
+                        for dz in range(-reach[2], reach[2] + 1):
+                            gap = 0.0
+                            if prune:
+                                for d, off in ((0, dx), (1, dy), (2, dz)):
+                                    g = max(0.0, off - (q[d] + 1) / SUB, q[d] / SUB - (off + 1))
+                                    gap += (g * w[d]) ** 2
+                            if gap < limit:
+                                z0 = min(z0, dz)
+                                z1 = max(z1, dz)
+                        if z0 <= z1:
+                            m = count[k]
+                            runs[k, m, 0], runs[k, m, 1] = dx, dy
+                            runs[k, m, 2], runs[k, m, 3] = z0, z1
+                            count[k] += 1
+    return runs, count
+
+
 @numba.njit(cache=True, error_model="numpy")
 def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, cutoff_sq,
                     start, index):
@@ -138,8 +184,9 @@ def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, 
     Bins after the particle's own bin in linear order contribute every slot,
     bins before it their ghosts only, its own bin the owned slots after it
     and its ghosts: each owned pair is seen from the particle in the lower
-    bin (or lower position) only.  Returns the number of pairs, or -1 when
-    `index` is too small.
+    bin (or lower position) only.  The bins searched come from
+    `half_stencil` for the particle's sub-cell.  Returns the number of pairs,
+    or -1 when `index` is too small.
     """
     n_total = x.shape[0]
     n_bins = nbins[0] * nbins[1] * nbins[2]
@@ -152,8 +199,8 @@ def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, 
     for b in range(n_bins):
         ghost_start[b] += bin_start[b]
         bin_start[b + 1] += bin_start[b]
-    # ghost_near[b]: some bin within the stencil of b holds ghosts; only then
-    # are the ghost parts of the earlier bins searched.
+    # near[b]: some bin within the reach of b holds ghosts; only then are the
+    # ghost parts of the earlier bins searched.
     near = np.zeros(n_bins, dtype=np.bool_)
     for b in range(n_bins):
         near[b] = ghost_start[b] < bin_start[b + 1]
@@ -181,11 +228,7 @@ def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, 
         xc[p, 0] = x[j, 0]
         xc[p, 1] = x[j, 1]
         xc[p, 2] = x[j, 2]
-    prune = widths[0] > 0.0
-    w0 = widths[0] / per_unit[0]
-    w1 = widths[1] / per_unit[1]
-    w2 = widths[2] / per_unit[2]
-    reach_sq = cutoff_sq * (1.0 + 1e-9)  # conservative pruning, as in build_full_list
+    runs, count = half_stencil(reach, widths, per_unit, cutoff_sq)
     capacity = index.shape[0]
     n = 0
     for i in range(n_local):
@@ -194,37 +237,29 @@ def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, 
         bz = b % nbins[2]
         by = (b // nbins[2]) % nbins[1]
         bx = b // (nbins[2] * nbins[1])
-        u0 = s[i, 0] * per_unit[0] - first[0]
-        u1 = s[i, 1] * per_unit[1] - first[1]
-        u2 = s[i, 2] * per_unit[2] - first[2]
+        k = 0
+        for d, bd in ((0, bx), (1, by), (2, bz)):
+            u = s[i, d] * per_unit[d] - first[d] - bd
+            k = k * SUB + min(max(int(u * SUB), 0), SUB - 1)
         xi0, xi1, xi2 = x[i, 0], x[i, 1], x[i, 2]
         ghosts = near[b]
-        for cx in range(max(bx - reach[0], 0), min(bx + reach[0] + 1, nbins[0])):
-            g0 = max(0.0, cx - u0, u0 - (cx + 1)) * w0
-            for cy in range(max(by - reach[1], 0), min(by + reach[1] + 1, nbins[1])):
-                later = cx > bx or (cx == bx and cy > by)
-                own = cx == bx and cy == by
-                if not (later or own or ghosts):
-                    continue
-                z0 = max(bz - reach[2], 0)
-                z1 = min(bz + reach[2], nbins[2] - 1)
-                if prune:
-                    g1 = max(0.0, cy - u1, u1 - (cy + 1)) * w1
-                    left = reach_sq - g0 * g0 - g1 * g1
-                    if left < 0.0:
-                        continue
-                    rz = np.sqrt(left) / w2
-                    z0 = max(z0, int(np.floor(u2 - rz)))
-                    z1 = min(z1, int(np.floor(u2 + rz)))
-                    if z1 < z0:
-                        continue
-                c = (cx * nbins[1] + cy) * nbins[2]
-                # Ghost parts of the bins before the own bin (all of them in an
-                # earlier column), then one contiguous run for the rest.
-                z_ghost_end = z1 + 1 if not (later or own) else (min(bz, z1 + 1) if own else z0)
-                if not ghosts:
-                    z_ghost_end = z0
-                for z in range(z0, z_ghost_end):
+        for m in range(count[k]):
+            dx, dy = runs[k, m, 0], runs[k, m, 1]
+            later = dx > 0 or (dx == 0 and dy > 0)
+            own = dx == 0 and dy == 0
+            if not (later or own or ghosts):
+                continue
+            cx, cy = bx + dx, by + dy
+            if cx < 0 or cx >= nbins[0] or cy < 0 or cy >= nbins[1]:
+                continue
+            z0 = max(bz + runs[k, m, 2], 0)
+            z1 = min(bz + runs[k, m, 3], nbins[2] - 1)
+            c = (cx * nbins[1] + cy) * nbins[2]
+            if ghosts and not later:
+                # Ghost parts of the bins before the own bin: all of an
+                # earlier column, those below the own bin in its column.
+                z_end = min(bz, z1 + 1) if own else z1 + 1
+                for z in range(z0, z_end):
                     p0 = ghost_start[c + z]
                     p1 = bin_start[c + z + 1]
                     if n + (p1 - p0) > capacity:
@@ -235,24 +270,24 @@ def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, 
                         d2 = xc[p, 2] - xi2
                         index[n] = slot[p]
                         n += np.int64(d0 * d0 + d1 * d1 + d2 * d2 < cutoff_sq)
-                if later:
-                    p0 = bin_start[c + z0]
-                elif own and z0 <= bz <= z1:
-                    p0 = pos[i] + 1
-                elif own and bz < z0:
-                    p0 = bin_start[c + z0]
-                else:
-                    continue
-                p1 = bin_start[c + z1 + 1]
-                if p1 <= p0:
-                    continue
-                if n + (p1 - p0) > capacity:
-                    return -1
-                for p in range(p0, p1):
-                    d0 = xc[p, 0] - xi0
-                    d1 = xc[p, 1] - xi1
-                    d2 = xc[p, 2] - xi2
-                    index[n] = slot[p]
-                    n += np.int64(d0 * d0 + d1 * d1 + d2 * d2 < cutoff_sq)
+            # Then one contiguous run: a later column whole, the own column
+            # from just after the particle.
+            if later:
+                p0 = bin_start[c + z0]
+            elif own:
+                p0 = pos[i] + 1 if bz >= z0 else bin_start[c + z0]
+            else:
+                continue
+            p1 = bin_start[c + z1 + 1]
+            if p1 <= p0:
+                continue
+            if n + (p1 - p0) > capacity:
+                return -1
+            for p in range(p0, p1):
+                d0 = xc[p, 0] - xi0
+                d1 = xc[p, 1] - xi1
+                d2 = xc[p, 2] - xi2
+                index[n] = slot[p]
+                n += np.int64(d0 * d0 + d1 * d1 + d2 * d2 < cutoff_sq)
     start[n_local] = n
     return n
