@@ -7,12 +7,19 @@ and what result reuse and warm starts save.
 
 Parts:
   rve      one RVE (fcc LJ, statics, perfect crystal and with vacancies) timed
-           in-process: set-up, evaluate without and with the tangent, per atom;
+           in-process: set-up, evaluate without and with the tangent (central
+           differences, and analytic: `tangent = "analytic"`), per atom;
            larger RVEs on a group of 1 and 2 ranks (`mpirun -n 2` of this
            script), with the group's parallel efficiency.
-  farm     an FE² run (a sheared block, 64 quadrature points, 108-atom RVEs)
-           on 1 and 2 ranks with ranks_per_rve = 1 (`hpcms run`, loop time from
-           timing.json): farming efficiency = t1 / (2 t2).
+  farm     an FE² run (a sheared block, 64 quadrature points) on 1 and 2 ranks
+           with ranks_per_rve = 1 (`hpcms run`, loop time from timing.json):
+           farming efficiency = t1 / (2 t2).  Two RVEs: perfect 108-atom
+           crystals (no FIRE steps: each job is 19 force evaluations and the
+           per-relaxation overhead, the finest grain a farm gets) and 31-atom
+           crystals with a vacancy (about 900 FIRE steps a job).  Each run
+           prints the load average before and after, the ranks' CPU/wall
+           inside the farm and the groups' busy max/mean from the log: a
+           CPU/wall below ~0.97 means a rank lost its core to something else.
   reuse    a plate with a hole whose RVEs hold a vacancy, over 3 increments,
            with warm starts and with every relaxation started from the
            perfect lattice: FIRE steps and loop time; the reuse rate from the log.
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import subprocess
@@ -35,7 +43,8 @@ MPIRUN = ["mpirun", "--oversubscribe", "-n"]
 
 
 def time_rve(comm, cells, vacancies, repeat):
-    """(set-up s, evaluate s, evaluate+tangent s, atoms): best of `repeat`.  Collective."""
+    """(set-up s, evaluate s, evaluate+tangent s, evaluate+analytic tangent s, atoms):
+    best of `repeat`.  Collective."""
     import numpy as np
     from mpi4py import MPI
 
@@ -45,10 +54,12 @@ def time_rve(comm, cells, vacancies, repeat):
     F = np.eye(3)
     F[0, 1] = 0.01
     F[0, 0] = 1.005
-    warm = RVE(comm, spec)  # compile kernels, fill caches
+    analytic = RVE(comm, RVESpec(cells=tuple(cells), vacancies=vacancies, tangent="analytic"))
+    analytic.evaluate(F, None, tangent=True)  # compile kernels, fill caches
+    warm = RVE(comm, spec)
     warm.evaluate(F, None, tangent=True)
     warm.free()
-    best = [float("inf")] * 3
+    best = [float("inf")] * 4
     for _ in range(repeat):
         comm.Barrier()
         t0 = time.perf_counter()
@@ -58,10 +69,13 @@ def time_rve(comm, cells, vacancies, repeat):
         t2 = time.perf_counter()
         rve.evaluate(F, None, tangent=True)
         t3 = time.perf_counter()
+        analytic.evaluate(F, None, tangent=True)
+        t4 = time.perf_counter()
         rve.free()
-        times = [t1 - t0, t2 - t1, t3 - t2]
+        times = [t1 - t0, t2 - t1, t3 - t2, t4 - t3]
         times = [comm.allreduce(t, op=MPI.MAX) for t in times]
         best = [min(a, b) for a, b in zip(best, times)]
+    analytic.free()
     return best + [rve.n_atoms]
 
 
@@ -71,8 +85,10 @@ def rve_worker(args):
     comm = MPI.COMM_WORLD
     out = {}
     for vac in (0.0, 0.01):
-        setup, plain, tangent, atoms = time_rve(comm, [args.cells] * 3, vac, args.repeat)
-        out[str(vac)] = dict(setup=setup, evaluate=plain, tangent=tangent, atoms=atoms)
+        setup, plain, tangent, analytic, atoms = time_rve(comm, [args.cells] * 3, vac,
+                                                          args.repeat)
+        out[str(vac)] = dict(setup=setup, evaluate=plain, tangent=tangent, analytic=analytic,
+                             atoms=atoms)
     if comm.rank == 0:
         print("RESULT " + json.dumps(out))
 
@@ -90,8 +106,8 @@ def run_worker(ranks, cells, repeat):
 def part_rve(args):
     print("== RVE evaluations (fcc LJ, statics; best of %d)" % args.repeat)
     print(f"{'cells':>5} {'ranks':>5} {'vacancies':>9} {'atoms':>6} {'set-up ms':>9} "
-          f"{'eval ms':>8} {'+tangent ms':>11} {'evals/s':>8} {'tangent evals/s':>15} "
-          f"{'us/atom':>8}")
+          f"{'eval ms':>8} {'+tangent ms':>11} {'+analytic ms':>12} {'evals/s':>8} "
+          f"{'tangent evals/s':>15} {'us/atom':>8}")
     rows = {}
     for cells in args.cells:
         for ranks in args.ranks:
@@ -100,7 +116,8 @@ def part_rve(args):
                 rows[(cells, ranks, vac)] = r
                 print(f"{cells:>5} {ranks:>5} {float(vac):>9.2f} {r['atoms']:>6} "
                       f"{1e3 * r['setup']:>9.2f} {1e3 * r['evaluate']:>8.2f} "
-                      f"{1e3 * r['tangent']:>11.2f} {1 / r['evaluate']:>8.1f} "
+                      f"{1e3 * r['tangent']:>11.2f} {1e3 * r['analytic']:>12.2f} "
+                      f"{1 / r['evaluate']:>8.1f} "
                       f"{1 / r['tangent']:>15.1f} {1e6 * r['evaluate'] / r['atoms']:>8.2f}")
     for cells in args.cells:
         if len(args.ranks) > 1:
@@ -119,7 +136,8 @@ dim = 3
 cells = [2, 2, 2]
 [material]
 style = "rve"
-cells = [3, 3, 3]
+cells = [{cells}, {cells}, {cells}]
+vacancies = {vacancies}
 hill_mandel_step = 0.0
 [[boundary]]
 region = "zmin"
@@ -182,20 +200,37 @@ def hpcms_run(deck_text, where, name, ranks):
     fire = sum(int(m) for m in re.findall(r"(\d+) FIRE steps", log))
     reused = sum(int(m) for m in re.findall(r"(\d+) reused", log))
     evaluated = sum(int(m) for m in re.findall(r"(\d+) evaluated", log))
+    cpu = re.findall(r"CPU/wall ([\d.]+)\.\.([\d.]+)", log)
+    timing["cpu_wall"] = [float(v) for v in cpu[-1]] if cpu else [math.nan, math.nan]
+    timing["busy"] = float(re.findall(r"busy max/mean ([\d.]+)", log)[-1])
     return timing, fire, reused, evaluated
 
 
+FARM_CASES = (("108-atom perfect crystals", dict(cells=3, vacancies=0.0)),
+              ("31-atom crystals with a vacancy", dict(cells=2, vacancies=0.04)))
+
+
 def part_farm(args, where):
-    print("== farming: sheared block, 64 points x 108-atom RVEs, ranks_per_rve = 1")
-    times = {}
-    for ranks in args.ranks:
-        best = min(hpcms_run(DECKS["farm"], where, "farm", ranks)[0]["loop_seconds"]
-                   for _ in range(args.repeat))
-        times[ranks] = best
-        print(f"  {ranks} rank(s): loop {best:.3f} s")
-    if len(args.ranks) > 1:
-        r0, r1 = args.ranks[0], args.ranks[-1]
-        print(f"  farming efficiency {r0}->{r1}: {times[r0] * r0 / (times[r1] * r1):.2f}")
+    for title, case in FARM_CASES:
+        print(f"== farming: sheared block, 64 points x {title}, ranks_per_rve = 1 "
+              f"(best of {args.repeat})")
+        deck = DECKS["farm"].format(**case)
+        times = {}
+        for ranks in args.ranks:
+            runs = []
+            for _ in range(args.repeat):
+                before = os.getloadavg()[0]
+                timing = hpcms_run(deck, where, "farm", ranks)[0]
+                runs.append((timing["loop_seconds"], before, os.getloadavg()[0], timing))
+            best, before, after, timing = min(runs, key=lambda r: r[0])
+            times[ranks] = best
+            lo, hi = timing["cpu_wall"]
+            print(f"  {ranks} rank(s): loop {best:.3f} s (load {before:.2f} -> {after:.2f}, "
+                  f"CPU/wall {lo:.2f}..{hi:.2f}, group busy max/mean {timing['busy']:.2f}; "
+                  f"all runs {', '.join(f'{r[0]:.3f}' for r in runs)})")
+        if len(args.ranks) > 1:
+            r0, r1 = args.ranks[0], args.ranks[-1]
+            print(f"  farming efficiency {r0}->{r1}: {times[r0] * r0 / (times[r1] * r1):.2f}")
 
 
 def part_reuse(args, where):

@@ -44,12 +44,13 @@ def test_homogeneous_deformation_gives_the_cauchy_born_stress_everywhere(tmp_pat
     assert fields["rve_hill_mandel"].max() < 1e-8
 
 
-def test_fe2_small_strain_stiffness_is_the_crystals(tmp_path):
+@pytest.mark.parametrize("tangent", ["differences", "analytic"])
+def test_fe2_small_strain_stiffness_is_the_crystals(tmp_path, tangent):
     C11, C12, C44 = cauchy_born_constants(1.0, 1.0, 2.5, False)
     eps = 1e-5
 
     def reactions(Hm, name):
-        table = affine_patch(3, Hm, box(3, (1, 1, 1)), RVE)
+        table = affine_patch(3, Hm, box(3, (1, 1, 1)), dict(RVE, tangent=tangent))
         table["load"] = {"steps": 1}
         run, _ = run_table(SELF, table, tmp_path / name)
         return dict(run.problem.reactions())
@@ -80,9 +81,11 @@ def coarse_plate(tmp_path, material, traction=0.3):
             "load": {"steps": 1}, "solver": {"rtol": 1e-11, "atol": 1e-12}}
 
 
-def test_plate_with_hole_fe2_equals_cauchy_born_fe(tmp_path):
+@pytest.mark.parametrize("tangent", ["differences", "analytic"])
+def test_plate_with_hole_fe2_equals_cauchy_born_fe(tmp_path, tangent):
     cb, _ = run_table(SELF, coarse_plate(tmp_path, CB), tmp_path / "cb")
-    fe2, _ = run_table(SELF, coarse_plate(tmp_path, RVE), tmp_path / "fe2")
+    fe2, _ = run_table(SELF, coarse_plate(tmp_path, dict(RVE, tangent=tangent)),
+                       tmp_path / "fe2")
     _, u_cb = vertex_displacements(cb)
     _, u_fe2 = vertex_displacements(fe2)
     assert np.abs(u_cb).max() > 1e-3  # a real, non-homogeneous deformation
@@ -116,7 +119,7 @@ def test_unchanged_points_reuse_their_results_and_warm_starts_help():
 
 @pytest.mark.parametrize("key,value", [
     ("ranks_per_rve", 0), ("cells", [3, 3]), ("vacancies", 1.5), ("mode", "dynamics-ish"),
-    ("cutoff", -1.0), ("reuse_tol", -1.0), ("bogus", 1)])
+    ("cutoff", -1.0), ("reuse_tol", -1.0), ("tangent", "born"), ("bogus", 1)])
 def test_bad_rve_keys(tmp_path, key, value):
     material = dict(RVE, **{key: value})
     with pytest.raises(DeckError) as err:

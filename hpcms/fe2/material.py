@@ -25,6 +25,12 @@ as a trial copy and a committed copy (`commit` / `rollback`), and is what a
 checkpoint saves, keyed by point id: a restart may use another number of
 ranks and another `ranks_per_rve`.  Results do not depend on either: an RVE
 evaluation is bitwise the same on any group size.
+
+The log's summary after each increment gives, besides the RVE counts, every
+rank's seconds in the farm's phases (`FARM_PHASES`: the scheduling
+allgather, jobs out, RVE work, results back, which waits for the slowest
+group, and storing them) and its CPU/wall there: a CPU/wall below 1 means the
+rank lost its core to something else (Open MPI polls while it waits).
 """
 
 from __future__ import annotations
@@ -60,6 +66,9 @@ SPEC_KEYS = {
     "ftol": Key(1e-10, "ε/σ", "relaxed when no force component exceeds this"),
     "max_iterations": Key(10000, "", "FIRE steps per relaxation"),
     "fd_step": Key(1e-5, "", "central-difference step on F of the tangent"),
+    "tangent": Key("differences", "", "differences: A by central differences of 18 relaxed "
+                                      "RVEs; analytic: the Born term minus the relaxation "
+                                      "correction (a dense Hessian solve, up to 2000 atoms)"),
     "temperature": Key(0.0, "ε/k_B", "dynamics: kT of the Langevin bath (> 0)"),
     "damping": Key(0.0, "τ", "dynamics: Langevin damping time (0: 100 dt)"),
     "dt": Key(0.005, "τ", "dynamics: time step"),
@@ -95,6 +104,7 @@ class RVEMaterial:
         self.spec = spec
         self.groups = RVEGroups(comm, ranks_per_rve)
         self.rve = RVE(self.groups.group, spec)
+        self.rve.warm_up()  # kernels loaded here, not inside the first Newton iteration
         self.reuse_tol = float(reuse_tol)
         self.hm_step = float(hill_mandel_step)
         self.retries = int(retries)
@@ -148,6 +158,7 @@ class RVEMaterial:
             t[name][bad] = np.nan
         t["F"][todo] = F[todo]
         self._farm(todo)
+        self.stats["calls"] += 1
         t["done"][todo] = True
         return t["W"].copy(), t["P"].copy(), (t["A"].copy() if tangent else None)
 
@@ -243,21 +254,30 @@ class RVEMaterial:
         """One line on the RVE work since the last summary, then start counting anew.
         Collective."""
         s = {k: self.comm.allreduce(v, op=MPI.SUM) for k, v in self.stats.items()
-             if k not in ("hm_worst", "busy")}
+             if k not in ("hm_worst", "busy", "calls")}
         worst = self.comm.allreduce(self.stats["hm_worst"], op=MPI.MAX)
         busy = np.array(self.comm.allgather(self.stats["busy"]))[::self.groups.size]
         total = s["evaluated"] + s["reused"]
         reuse = 100.0 * s["reused"] / total if total else 0.0
         imbalance = busy.max() / busy.mean() if busy.mean() > 0 else 1.0
+        clock = np.array(self.comm.allgather(self.clock))  # (ranks, phases)
+        phases = ", ".join(f"{name} {lo:.3f}..{hi:.3f}" for name, lo, hi in
+                           zip(FARM_PHASES, clock.min(axis=0), clock.max(axis=0)))
+        wall = clock[:, :_CPU].sum(axis=1)
+        cpu = clock[:, _CPU] / np.where(wall > 0, wall, 1.0)
+        calls = self.stats["calls"]
         self._reset_stats()
         return (f"  RVEs: {s['evaluated']} evaluated, {s['reused']} reused ({reuse:.0f} %), "
                 f"{s['retried']} retried, {s['failed']} failed, {s['iterations']} "
                 f"{'MD' if self.dynamics else 'FIRE'} steps; "
-                f"worst Hill-Mandel residual {worst:.2e}; group busy max/mean {imbalance:.2f}")
+                f"worst Hill-Mandel residual {worst:.2e}; group busy max/mean {imbalance:.2f}\n"
+                f"  farming over {calls} evaluation(s), s per rank (min..max): {phases}; "
+                f"CPU/wall {cpu.min():.2f}..{cpu.max():.2f}")
 
     def _reset_stats(self):
         self.stats = dict(evaluated=0, reused=0, retried=0, failed=0, iterations=0,
-                          hm_worst=0.0, busy=0.0)
+                          hm_worst=0.0, busy=0.0, calls=0)
+        self.clock = np.zeros(len(FARM_PHASES) + 1)  # seconds of this rank in each phase, CPU
 
     # --- internals --------------------------------------------------------------------
 
@@ -304,7 +324,11 @@ class RVEMaterial:
     def _farm(self, todo):
         """Evaluate points `todo` (local rows) on the RVE groups.  Collective."""
         t, groups = self.trial, self.groups
+        clock = self.clock
+        cpu0 = time.process_time()
+        t0 = time.perf_counter()
         dest = groups.ranks_of(self._schedule(todo))[:, 0]  # collective: even with no jobs
+        t1 = time.perf_counter()
         rows = todo.astype(np.int64)
         owner = np.full(len(todo), self.comm.rank, dtype=np.int64)
         start = t["fractional"] if self.warm_start else np.broadcast_to(
@@ -315,13 +339,16 @@ class RVEMaterial:
             t["good_velocities"][todo], (t["moving"][todo] & self.warm_start).astype(np.int8)])
         n_jobs = groups.group.bcast(len(payload[0]) if groups.leader else None, root=0)
         order = np.argsort(payload[0], kind="stable") if groups.leader else None
+        t2 = time.perf_counter()
         results = []
         for j in range(n_jobs):
             k = order[j] if groups.leader else 0
             job = [a[k] for a in payload] if groups.leader else None
             results.append(self._job(job))
+        t3 = time.perf_counter()
         back = self._pack(results, payload, order) if groups.leader else self._pack([], None, None)
         got = send_rows(self.comm, back[0], back[1:])
+        t4 = time.perf_counter()
         rows_back = got[0]
         for name, values in zip(RESULT_FIELDS, got[1:]):
             t[name][rows_back] = values
@@ -331,6 +358,8 @@ class RVEMaterial:
         t["good_fractional"][good] = t["fractional"][good]
         t["good_velocities"][good] = t["velocities"][good]
         self.stats["evaluated"] += len(todo)
+        t5 = time.perf_counter()
+        clock += (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, time.process_time() - cpu0)
 
     def _pack(self, results, payload, order):
         """[owner ranks, local rows, then one array per RESULT_FIELDS] of this leader's jobs."""
@@ -425,6 +454,12 @@ class RVEMaterial:
         slope = (8.0 * (W[1] - W[-1]) - (W[2] - W[-2])) / (12.0 * h)
         return abs(slope - float(np.sum(result.P * direction))) / scale
 
+
+# Where a rank's time in `_farm` goes: the scheduling allgather, sending the
+# jobs out, the RVE work of its group, sending the results back (which waits
+# for the slowest group) and storing them.
+FARM_PHASES = ("schedule", "downscale", "RVEs", "upscale", "store")
+_CPU = len(FARM_PHASES)  # the clock's last entry: CPU seconds of the rank in `_farm`
 
 # What a group sends back for each job, in this order (after owner rank and local row).
 RESULT_FIELDS = ("W", "P", "A", "hill_mandel", "seconds", "iterations", "retries", "ok",

@@ -7,7 +7,11 @@ shear).  In statics the atoms are relaxed at fixed cell by FIRE, and the RVE
 returns
 
     W = E / V0,    P = J sigma F^-T = -(virial / V0) F^-T,
-    A = dP/dF by central differences of relaxed RVEs (warm started),
+    A = dP/dF by central differences of relaxed RVEs (warm started;
+        ``tangent = "differences"``, 18 more relaxations), or analytically
+        (``tangent = "analytic"``): A = (Born - B^T K^+ B) / V0 with the Born
+        term d^2E/dF dF of the affinely carried atoms, the Hessian K and the
+        mixed derivatives B = d^2E/dx dF at the relaxed atoms (one dense solve),
 
 with V0 the volume of the undeformed cell (vacancies included), E the
 absolute lattice energy and ``virial = sum_i 1/2 sum_j (x_i - x_j) (x) f_ij``
@@ -18,10 +22,16 @@ Determinism: an evaluation is a pure function of (spec, F, start state) and
 its bits do not depend on the number of ranks of the group.  Every atom's
 force is summed in an order fixed by global ids (the engine's rule), every
 global quantity that steers the minimiser (the power f.v, |f|, |v|) is an
-exact fixed-point sum (`hpcms.parallel.reduce.exact_sum`), maxima are MPI
-MAX reductions (exact), each atom is updated by itself in a fixed order, and
-each evaluation starts from freshly built ghosts and lists, never from what an
-earlier evaluation left behind.
+exact fixed-point sum (the limbs of `hpcms.parallel.reduce.exact_sum`,
+rounded by a kernel), maxima are MPI MAX reductions (exact), each atom is
+updated by itself in a fixed order, and each evaluation starts from freshly
+built ghosts and lists, never from what an earlier evaluation left behind.
+On a one-rank group FIRE runs fused in one kernel call per list build
+(`_rve_kernels.fire_relax`: the steps, ghost copies, displacement checks and
+forces of `FIRE.minimize` with the same arithmetic): the same bits as the
+general path, without its ~100 us of Python and MPI calls per step.  The
+analytic tangent sums its Born term exactly, and assembles and solves the
+Hessian on the group's first rank in atom-id order.
 
 In dynamics (``mode = "dynamics"``) the atoms instead run NVT molecular
 dynamics in the cell ``F @ cell0`` (velocity Verlet + Langevin thermostat,
@@ -66,7 +76,9 @@ Cost: one ParticleSystem per RVE is kept for its lifetime.  An evaluation
 scatters its start positions into the cell ``F @ cell0`` (one list build); the
 18 relaxations of the tangent reuse the lists of the relaxation at F, with the
 cell changed in place (`ParticleSystem.deform`), as long as they stay valid.
-In dynamics the lists are rebuilt when an atom has moved half the skin.
+In dynamics the lists are rebuilt when an atom has moved half the skin.  The
+first use of the kernels in a process loads them from numba's cache (~0.5 s):
+`warm_up` does that at set-up (the FE² material calls it).
 """
 
 from __future__ import annotations
@@ -82,9 +94,9 @@ from ..fe.materials import lj_fcc_zero_stress_constant
 from ..md.integrate import DEFAULT_DAMPING_STEPS, Langevin, initial_velocities
 from ..md.pair import LJCut
 from ..md.rng import MAX_STEP, gaussian3, philox
-from ..parallel._reduce_kernels import FRAC_BITS, LIMB_BITS, N_LIMBS
+from ..parallel._reduce_kernels import FRAC_BITS, LIMB_BITS, N_LIMBS, RANGE, accumulate_limbs
 from ..parallel.box import Box
-from ..parallel.reduce import MAX_ENTRIES, exact_sum
+from ..parallel.reduce import MAX_ENTRIES
 from ..particles.lattice import BASES, build_lattice
 from ..particles.system import ParticleSystem
 from . import _rve_kernels as kernels
@@ -96,6 +108,11 @@ STREAM_VACANCY = 16
 STREAM_EVALUATION_SEED = 17
 
 MODES = ("statics", "dynamics")
+TANGENTS = ("differences", "analytic")
+
+# The analytic tangent solves with the dense Hessian on the group's first rank
+# (O(N^3): a 256-atom RVE takes ~20 ms, 864 atoms ~0.7 s).
+MAX_ANALYTIC_ATOMS = 2000
 
 # Columns of the per-atom samples of dynamics: potential energy, pair virial
 # (xx yy zz xy xz yz), kinetic tensor m v (x) v (xx yy zz xy xz yz).
@@ -129,6 +146,7 @@ class RVESpec:
     ftol: float = 1e-10               # converged when every force component is <= ftol
     max_iterations: int = 10000       # FIRE steps per relaxation
     fd_step: float = 1e-5             # central-difference step of the tangent (on F)
+    tangent: str = "differences"      # "differences" (18 relaxations) or "analytic"
     skin: float = 0.3                 # neighbour-list skin
     # dynamics: NVT MD (LJ units, k_B = 1)
     temperature: float = 0.0          # kT of the Langevin bath; must be > 0 in dynamics
@@ -177,6 +195,8 @@ class RVESpec:
             bad("seed", "an integer in [0, 2**64)")
         if self.mode not in MODES:
             bad("mode", f"one of {list(MODES)}")
+        if self.tangent not in TANGENTS:
+            bad("tangent", f"one of {list(TANGENTS)}")
         if not (integer(self.max_iterations) and self.max_iterations >= 0):
             bad("max_iterations", "an integer >= 0")
         for name in ("dt", "mass"):
@@ -221,8 +241,9 @@ class RVEResult:
                              # dynamics: MD steps, equilibration + sampling)
     converged: bool          # every relaxation reached ftol (dynamics: the MD ran through)
     max_force: float = 0.0   # largest force component left at F (global; statics)
-    relaxations: int = 1     # relaxations run (1, or 19 with the tangent; in dynamics
-                             # 19 when this call computed the reference tangent, else 0)
+    relaxations: int = 1     # relaxations run (1, or 19 with the differences tangent; in
+                             # dynamics 19 (1 analytic) when this call computed the
+                             # reference tangent, else 0)
     P_error: np.ndarray | None = None    # (3, 3) standard error of P from the block
                                          # means (dynamics; None in statics)
     temperature: float | None = None     # time average of sum m v^2 / 3N (dynamics)
@@ -274,7 +295,7 @@ class FIRE:
                 return steps, True, f_max
             if steps >= max_iterations:
                 return steps, False, f_max
-            fv, vv, ff = exact_sum(comm, table)
+            fv, vv, ff = _exact_sum(comm, table).tolist()
             if fv > 0.0:
                 n_up += 1
                 keep, back = 1.0, 0.0
@@ -296,6 +317,43 @@ class FIRE:
             steps += 1
             if not moved(steps):
                 return steps, False, math.inf
+
+    def minimize_one_rank(self, system, forces, ghost_owner, rebuild, strain_reach, ftol,
+                          max_iterations):
+        """`minimize` with `RVE._moved` on a one-rank communicator, fused: one
+        kernel call (`_rve_kernels.fire_relax`) runs the steps between list
+        rebuilds, with the same arithmetic and decisions, hence the same bits.
+
+        forces: the (lj1, lj2, cutsq) of the one-type LJ pair; ghost_owner():
+        the owned row of each ghost of the current lists; rebuild(step):
+        rebuilds the lists and computes the forces, and returns the new strain
+        reach (0).  Returns (steps, converged, max_force).
+        """
+        system.v[...] = 0.0
+        n = system.n_local
+        params = np.array([self.dt_max, self.dt_min, self.n_delay, self.f_inc, self.f_dec,
+                           self.alpha_start, self.f_alpha, self.max_step])
+        state = np.array([self.dt_start, self.alpha_start, 0.0])
+        counters = np.zeros(2, dtype=np.int64)
+        table, sums = np.empty((n, 3)), np.empty(3)
+        limbs = np.empty((3, N_LIMBS), dtype=np.int64)
+        halo, nl = system.halo, system.neighbors
+        while True:
+            code = kernels.fire_relax(
+                system.x, system.v, system.f, system.x_ref, n, ghost_owner(), halo.shift,
+                halo.base, nl.start, nl.index, *forces, table, limbs, sums, params, state,
+                counters, ftol, max_iterations, halo.cutoff, nl.skin, strain_reach, _RUNAWAY)
+            steps = int(counters[1])
+            if code == kernels.FIRE_REBUILD:
+                strain_reach = rebuild(steps)
+                continue
+            if code == kernels.FIRE_CONVERGED:
+                return steps, True, float(state[2])
+            if code == kernels.FIRE_MAX_ITERATIONS:
+                return steps, False, float(state[2])
+            if code == kernels.FIRE_BAD_SUM:
+                raise ValueError(f"exact_sum: entries are not finite or have |x| >= {RANGE:.3e}")
+            return steps, False, math.inf  # a runaway or a lost atom
 
 
 class RVE:
@@ -340,6 +398,16 @@ class RVE:
         self._s0 = np.ascontiguousarray(self.box0.fractional(st.positions[keep]))
         eps, sig, cut = (np.array([[float(v)]]) for v in (sp.epsilon, sp.sigma, sp.cutoff))
         self.pair = LJCut(eps, sig, cut, shift=bool(sp.shift))
+        # One-rank groups relax in one fused kernel (same bits as the general path).
+        self._lj = (float(self.pair.lj1[0, 0]), float(self.pair.lj2[0, 0]),
+                    float(self.pair.cutsq[0, 0]))
+        self._owner, self._owner_build = np.empty(0, dtype=np.int64), -1
+        # The analytic tangent's row of each atom id (ids ascending).
+        if sp.tangent == "analytic" and self.n_atoms > MAX_ANALYTIC_ATOMS:
+            raise ValueError(f"RVESpec.tangent = 'analytic': {self.n_atoms} atoms exceed the "
+                             f"{MAX_ANALYTIC_ATOMS} of its dense Hessian; use 'differences'")
+        self._id_row = np.full(int(self.ids[-1]) + 1, -1, dtype=np.int64)
+        self._id_row[self.ids] = np.arange(self.n_atoms)
         self.system = ParticleSystem(comm, self.box0, [float(sp.mass)], sp.cutoff, sp.skin)
         self.damping = float(sp.damping) or DEFAULT_DAMPING_STEPS * float(sp.dt)
         self._reference_tangent = None  # dynamics: statics A at F = I, once computed
@@ -388,6 +456,18 @@ class RVE:
             return self._dynamics(F, start, velocities, key, tangent)
         return self._statics(F, start, tangent)
 
+    def warm_up(self):
+        """Run the statics code once before timed work: a relaxation with one
+        atom nudged off its site (FIRE steps) and the tangent of the perfect
+        crystal, so that every compiled kernel is loaded from numba's cache
+        (about 0.5 s in a fresh process) at set-up instead of at the first
+        evaluation.  The results are discarded; no later evaluation depends
+        on it (each starts from freshly built lists).  Collective."""
+        nudged = self._s0.copy()  # statics in either mode (dynamics needs it for its tangent)
+        nudged[0] += 1e-3 / np.asarray(self.spec.cells, dtype=np.float64)
+        self._statics(np.eye(3), nudged, False)
+        self._statics(np.eye(3), self._s0, True)
+
     def noise_seed(self, key):
         """The 64-bit seed of the random numbers of a dynamics evaluation with
         evaluation key `key`: Philox of (key, stream 17) under spec.seed."""
@@ -414,7 +494,9 @@ class RVE:
         result_state = self._gather_state()
         A, relaxations = None, 1
         if tangent:
-            if ok:
+            if ok and self.spec.tangent == "analytic":
+                A = self._analytic_tangent(F)
+            elif ok:
                 A, more, ok = self._tangent(F, result_state)
                 steps += more
                 relaxations += 18
@@ -440,7 +522,8 @@ class RVE:
                  else self._broadcast_state(start, velocities))
         A, relaxations = None, 0
         if tangent:  # after the state is saved: the relaxations reuse the particle system
-            relaxations = 0 if self._reference_tangent is not None else 19
+            relaxations = (0 if self._reference_tangent is not None
+                           else 1 if sp.tangent == "analytic" else 19)
             A = self.reference_tangent()
         if sums is None:
             nan = np.full((3, 3), np.nan)
@@ -609,13 +692,18 @@ class RVE:
         virial (xx yy zz xy xz yz)).  Collective."""
         sp = self.spec
         per_atom = self._energy_virial()  # and forces: at a minimum already, nothing moves
-        steps, ok, f_max = self.minimizer.minimize(self.comm, self.system, self._moved,
-                                                   sp.ftol, sp.max_iterations)
+        if self.comm.size == 1:
+            steps, ok, f_max = self.minimizer.minimize_one_rank(
+                self.system, self._lj, self._ghost_owner, self._rebuild, self._strain_reach,
+                sp.ftol, sp.max_iterations)
+        else:
+            steps, ok, f_max = self.minimizer.minimize(self.comm, self.system, self._moved,
+                                                       sp.ftol, sp.max_iterations)
         if not np.isfinite(f_max):
             return steps, False, f_max, math.nan, None
         if steps:
             per_atom = self._energy_virial()
-        sums = exact_sum(self.comm, per_atom)
+        sums = _exact_sum(self.comm, per_atom)
         return steps, ok, f_max, float(sums[0]), sums[1:]
 
     def _forces(self):
@@ -635,6 +723,25 @@ class RVE:
         table[:, 0] = energy
         table[:, 1:] = virial
         return table
+
+    def _ghost_owner(self):
+        """The owned row each ghost copies, for the current lists (one rank)."""
+        s = self.system
+        if self._owner_build != s.neighbors.builds:
+            n = s.n_local
+            rows = s.with_ghosts(np.arange(n, dtype=np.int64)[:, None])
+            self._owner = np.ascontiguousarray(rows[n:, 0])
+            self._owner_build = s.neighbors.builds
+        return self._owner
+
+    def _rebuild(self, step):
+        """`_update_lists`'s rebuild, then forces; returns the strain reach (0)."""
+        s = self.system
+        s.reneighbor(step)
+        self._build_cell_inverse = s.box.inverse
+        self._strain_reach = 0.0
+        self._forces()
+        return 0.0
 
     def _moved(self, step):
         """FIRE moved the owned atoms: lists or ghosts, then forces.  False
@@ -750,6 +857,50 @@ class RVE:
                 A[:, :, k, L] = (P_pm[0] - P_pm[1]) / (2.0 * h)
         return A, steps, ok
 
+    def _analytic_tangent(self, F):
+        """A = (Born - B^T K^+ B) / V0 at the relaxed atoms (the lists are valid).
+
+        Born = d^2E/dF dF with the atoms carried affinely, K = d^2E/dx dx the
+        Hessian, B = d^2E/dx dF; K^+ B are the atoms' relaxation per unit dF,
+        found with the first atom pinned (K's null space is the translations,
+        to which B is orthogonal).  Born is an exact sum over atoms; B and
+        the rows of K are gathered on rank 0, which assembles K densely in
+        atom-id order (`_rve_kernels.hessian`), solves, and broadcasts A: the
+        same bits on any number of ranks.  Collective."""
+        s, comm = self.system, self.comm
+        n, nl = s.n_local, s.neighbors
+        born, mixed = np.empty((n, 81)), np.empty((n, 27))
+        count = np.empty(n, dtype=np.int64)
+        row_ids = np.zeros(int(nl.start[n]), dtype=np.int64)  # slots past a row: unused
+        row_D = np.empty((len(row_ids), 6))
+        kernels.tangent_rows(s.x, s.ids, n, nl.start, nl.index, *self._lj, _inverse3(F), born,
+                             mixed, count, row_ids, row_D)
+        born = _exact_sum(comm, born).reshape(9, 9)
+        local = (s.ids[:n], mixed, count, nl.start[:n], row_ids, row_D)
+        parts = [local] if comm.size == 1 else comm.gather(local, root=0)
+        A = np.empty((3, 3, 3, 3))
+        if comm.rank == 0:
+            offsets = np.cumsum([0] + [len(p[4]) for p in parts[:-1]])
+            rows = self._id_row[np.concatenate([p[0] for p in parts])]
+            order = np.argsort(rows)  # atoms in id order
+            start = np.concatenate([p[3] + o for p, o in zip(parts, offsets)])[order]
+            count = np.concatenate([p[2] for p in parts])[order]
+            neighbor_rows = self._id_row[np.concatenate([p[4] for p in parts])]
+            row_D = np.concatenate([p[5] for p in parts])
+            N = self.n_atoms
+            B = np.empty((N, 3, 9))
+            B[rows] = np.concatenate([p[1] for p in parts]).reshape(-1, 3, 9)
+            B = B.reshape(3 * N, 9)
+            K = np.zeros((3 * N, 3 * N))
+            kernels.hessian(np.arange(N), start, count, neighbor_rows, row_D, np.arange(N), K)
+            try:
+                relaxation = B[3:].T @ np.linalg.solve(K[3:, 3:], B[3:])
+            except np.linalg.LinAlgError:  # singular: an unstable crystal has no tangent
+                relaxation = np.full((9, 9), np.nan)
+            A[...] = ((born - relaxation) / self.volume0).reshape(3, 3, 3, 3)
+        comm.Bcast(A, root=0)
+        return A
+
     def _snapshot(self):
         """(fractional coordinates of the owned atoms, list build count)."""
         s = self.system
@@ -774,6 +925,27 @@ class RVE:
         self._strain_reach = math.sqrt(float(np.sum((G - np.eye(3)) ** 2))) \
             * s.neighbors.list_cutoff
         self._update_lists(s.last_build, ghosts_current=True)  # positions are finite
+
+
+def _exact_sum(comm, table):
+    """`hpcms.parallel.reduce.exact_sum` of the columns of table (n, k): the
+    same bits (the same limbs, summed as integers over `comm`), rounded by a
+    kernel instead of Python integers.  ValueError on every rank when an
+    entry is not finite or too large.  Returns (k,) float64.  Collective."""
+    k = table.shape[1]
+    words = np.zeros(k * N_LIMBS + 2, dtype=np.int64)
+    limbs = words[:-2].reshape(k, N_LIMBS)
+    words[-2] = accumulate_limbs(table, limbs)
+    words[-1] = table.shape[0]
+    comm.Allreduce(MPI.IN_PLACE, words, op=MPI.SUM)
+    if words[-2]:
+        raise ValueError(f"exact_sum: {int(words[-2])} entries are not finite or have "
+                         f"|x| >= {RANGE:.3e}")
+    if words[-1] > MAX_ENTRIES:
+        raise ValueError(f"exact_sum: {int(words[-1])} entries per column exceed {MAX_ENTRIES}")
+    sums = np.empty(k)
+    kernels.round_limbs(limbs, sums)
+    return sums
 
 
 def _mean_and_error(blocks):
