@@ -39,6 +39,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "perf"))
+from capacity import capacity  # noqa: E402
+
 MPIRUN = ["mpirun", "--oversubscribe", "-n"]
 
 
@@ -211,6 +214,9 @@ FARM_CASES = (("108-atom perfect crystals", dict(cells=3, vacancies=0.0)),
 
 
 def part_farm(args, where):
+    cores = capacity(args.ranks)
+    print("machine: " + ", ".join(f"{r} ranks = {c:.2f} cores' worth" for r, c in cores.items())
+          + " (perf/capacity.py)")
     for title, case in FARM_CASES:
         print(f"== farming: sheared block, 64 points x {title}, ranks_per_rve = 1 "
               f"(best of {args.repeat})")
@@ -230,7 +236,9 @@ def part_farm(args, where):
                   f"all runs {', '.join(f'{r[0]:.3f}' for r in runs)})")
         if len(args.ranks) > 1:
             r0, r1 = args.ranks[0], args.ranks[-1]
-            print(f"  farming efficiency {r0}->{r1}: {times[r0] * r0 / (times[r1] * r1):.2f}")
+            eff = times[r0] * r0 / (times[r1] * r1)
+            print(f"  farming efficiency {r0}->{r1}: {eff:.2f} "
+                  f"({eff * r1 / cores[r1] * cores[r0] / r0:.2f} of capacity)")
 
 
 def part_reuse(args, where):
