@@ -9,7 +9,6 @@ DeckError on every rank.  `execute` then creates the output directory and runs.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass

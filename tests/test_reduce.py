@@ -103,3 +103,36 @@ def test_a_bad_value_on_one_rank_raises_on_every_rank():
         x[3] = np.nan
     with pytest.raises(ValueError, match="1 entries are not finite"):
         exact_sum(comm, x)
+
+
+def test_exact_sums_rounded_in_a_kernel_match_python_integers():
+    """exact_sum's limb totals are rounded in a kernel: the float64 that Python's
+    correctly rounded int / int gives (ties to even), cancellations and ties included."""
+    from hpcms.parallel._reduce_kernels import FRAC_BITS, LIMB_BITS, accumulate_limbs, limbs_to_float
+
+    def python_rounding(limbs):
+        total = 0
+        for word in limbs:
+            total = (total << LIMB_BITS) + int(word)
+        return total / (1 << FRAC_BITS)
+
+    rng = np.random.default_rng(3)
+    cases = []
+    for k in range(300):
+        values = rng.standard_normal((int(rng.integers(1, 200)), 3)) * 10.0 ** rng.uniform(-25, 15)
+        values[:, 1] = np.abs(values[:, 0])
+        values[:, 2] = values[:, 0] * rng.choice([-1.0, 1.0], len(values))  # cancellation
+        limbs = np.zeros((3, 5), dtype=np.int64)
+        accumulate_limbs(values, limbs)
+        cases += [list(row) for row in limbs]
+    for e in range(53, 140, 7):  # halfway cases: ties and their neighbours
+        for m in (2 ** 52, 2 ** 52 + 1, 2 ** 53 - 1):
+            for extra in (-1, 0, 1):
+                for sign in (1, -1):
+                    total, limbs = sign * ((m << (e - 52)) + (1 << (e - 53)) + extra), [0] * 5
+                    for slot in range(4, 0, -1):
+                        limbs[slot], total = total & 0xFFFFFFFF, total >> 32
+                    cases.append([total] + limbs[1:])
+    for limbs in cases:
+        mine = limbs_to_float(np.array(limbs, dtype=np.int64))
+        assert np.float64(mine).tobytes() == np.float64(python_rounding(limbs)).tobytes(), limbs

@@ -36,7 +36,6 @@ import math
 import numba
 import numpy as np
 
-from hpcms.md._pair_kernels import _store_energy_virial
 from hpcms.md._rng_kernels import pair_counter, pair_normal, pair_normal_central, pair_uniform
 
 # No `reassoc`: sums are taken in the order written (the row order).  The

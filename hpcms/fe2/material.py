@@ -44,7 +44,7 @@ import numpy as np
 from mpi4py import MPI
 
 from ..config.errors import DeckError, RunError
-from ..fe.materials import REQUIRED, Key, register
+from ..fe.materials import Key, register
 from ..parallel.rows import send_rows
 from .groups import RVEGroups
 from .rve import RVE, RVESpec, RVEState

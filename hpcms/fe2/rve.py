@@ -22,8 +22,7 @@ Determinism: an evaluation is a pure function of (spec, F, start state) and
 its bits do not depend on the number of ranks of the group.  Every atom's
 force is summed in an order fixed by global ids (the engine's rule), every
 global quantity that steers the minimiser (the power f.v, |f|, |v|) is an
-exact fixed-point sum (the limbs of `hpcms.parallel.reduce.exact_sum`,
-rounded by a kernel), maxima are MPI MAX reductions (exact), each atom is
+exact fixed-point sum (`hpcms.parallel.reduce.exact_sum`), maxima are MPI MAX reductions (exact), each atom is
 updated by itself in a fixed order, and each evaluation starts from freshly
 built ghosts and lists, never from what an earlier evaluation left behind.
 On a one-rank group FIRE runs fused in one kernel call per list build
@@ -94,9 +93,9 @@ from ..fe.materials import lj_fcc_zero_stress_constant
 from ..md.integrate import DEFAULT_DAMPING_STEPS, Langevin, initial_velocities
 from ..md.pair import LJCut
 from ..md.rng import MAX_STEP, gaussian3, philox
-from ..parallel._reduce_kernels import FRAC_BITS, LIMB_BITS, N_LIMBS, RANGE, accumulate_limbs
+from ..parallel._reduce_kernels import N_LIMBS, RANGE, round_limbs
 from ..parallel.box import Box
-from ..parallel.reduce import MAX_ENTRIES
+from ..parallel.reduce import MAX_ENTRIES, exact_sum
 from ..particles.lattice import BASES, build_lattice
 from ..particles.system import ParticleSystem
 from . import _rve_kernels as kernels
@@ -295,7 +294,7 @@ class FIRE:
                 return steps, True, f_max
             if steps >= max_iterations:
                 return steps, False, f_max
-            fv, vv, ff = _exact_sum(comm, table).tolist()
+            fv, vv, ff = exact_sum(comm, table).tolist()
             if fv > 0.0:
                 n_up += 1
                 keep, back = 1.0, 0.0
@@ -602,8 +601,7 @@ class RVE:
                     comm.Allreduce(MPI.IN_PLACE, words, op=MPI.SUM)
                     if words[-1]:  # a non-finite or runaway velocity or energy
                         return step, None
-                    sums[k - 1] = [_limbs_to_float(row)
-                                   for row in words[:-1].reshape(_SAMPLE_COLUMNS, N_LIMBS)]
+                    round_limbs(words[:-1].reshape(_SAMPLE_COLUMNS, N_LIMBS), sums[k - 1])
                     limbs[...] = 0
                     bad = 0
         return n_eq + sp.sampling_steps, sums
@@ -703,7 +701,7 @@ class RVE:
             return steps, False, f_max, math.nan, None
         if steps:
             per_atom = self._energy_virial()
-        sums = _exact_sum(self.comm, per_atom)
+        sums = exact_sum(self.comm, per_atom)
         return steps, ok, f_max, float(sums[0]), sums[1:]
 
     def _forces(self):
@@ -875,7 +873,7 @@ class RVE:
         row_D = np.empty((len(row_ids), 6))
         kernels.tangent_rows(s.x, s.ids, n, nl.start, nl.index, *self._lj, _inverse3(F), born,
                              mixed, count, row_ids, row_D)
-        born = _exact_sum(comm, born).reshape(9, 9)
+        born = exact_sum(comm, born).reshape(9, 9)
         local = (s.ids[:n], mixed, count, nl.start[:n], row_ids, row_D)
         parts = [local] if comm.size == 1 else comm.gather(local, root=0)
         A = np.empty((3, 3, 3, 3))
@@ -927,27 +925,6 @@ class RVE:
         self._update_lists(s.last_build, ghosts_current=True)  # positions are finite
 
 
-def _exact_sum(comm, table):
-    """`hpcms.parallel.reduce.exact_sum` of the columns of table (n, k): the
-    same bits (the same limbs, summed as integers over `comm`), rounded by a
-    kernel instead of Python integers.  ValueError on every rank when an
-    entry is not finite or too large.  Returns (k,) float64.  Collective."""
-    k = table.shape[1]
-    words = np.zeros(k * N_LIMBS + 2, dtype=np.int64)
-    limbs = words[:-2].reshape(k, N_LIMBS)
-    words[-2] = accumulate_limbs(table, limbs)
-    words[-1] = table.shape[0]
-    comm.Allreduce(MPI.IN_PLACE, words, op=MPI.SUM)
-    if words[-2]:
-        raise ValueError(f"exact_sum: {int(words[-2])} entries are not finite or have "
-                         f"|x| >= {RANGE:.3e}")
-    if words[-1] > MAX_ENTRIES:
-        raise ValueError(f"exact_sum: {int(words[-1])} entries per column exceed {MAX_ENTRIES}")
-    sums = np.empty(k)
-    kernels.round_limbs(limbs, sums)
-    return sums
-
-
 def _mean_and_error(blocks):
     """Mean over the block means (axis 0) and its standard error
     sqrt(sum (b - mean)^2 / (M (M - 1))), the usual block-average estimate
@@ -955,15 +932,6 @@ def _mean_and_error(blocks):
     m = blocks.shape[0]
     mean = blocks.sum(axis=0) / m
     return mean, np.sqrt(((blocks - mean) ** 2).sum(axis=0) / (m * (m - 1)))
-
-
-def _limbs_to_float(limb_sums):
-    """The float64 nearest to sum_l limb_sums[l] * 2**(32 - 32 l): the
-    fixed-point sums of `hpcms.parallel.reduce.exact_sum`, rounded once."""
-    total = 0
-    for word in limb_sums:
-        total = (total << LIMB_BITS) + int(word)
-    return total / (1 << FRAC_BITS)
 
 
 # 3x3 algebra in plain floats: LAPACK calls on tiny matrices cost far more

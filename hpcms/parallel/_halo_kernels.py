@@ -1,7 +1,6 @@
 """Kernels of the halo exchange: array gathers and ghost position updates."""
 
 import numba
-import numpy as np
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -21,7 +21,7 @@ result is the correctly rounded sum of the truncated entries: exactly
 import numpy as np
 from mpi4py import MPI
 
-from ._reduce_kernels import FRAC_BITS, LIMB_BITS, N_LIMBS, RANGE, accumulate_limbs
+from ._reduce_kernels import N_LIMBS, RANGE, accumulate_limbs, round_limbs
 
 __all__ = ["exact_sum", "MAX_ENTRIES", "RANGE"]
 
@@ -52,13 +52,6 @@ def exact_sum(comm, values):
         raise ValueError(f"exact_sum: {n_bad} entries are not finite or have |x| >= {RANGE:.3e}")
     if n_entries > MAX_ENTRIES:
         raise ValueError(f"exact_sum: {n_entries} entries per column exceed {MAX_ENTRIES}")
-    sums = np.array([_to_float(row) for row in limbs])
+    sums = np.empty(n_cols)
+    round_limbs(limbs, sums)
     return float(sums[0]) if local.ndim == 1 else sums
-
-
-def _to_float(limb_sums):
-    """The float64 nearest to sum_l limb_sums[l] * 2**(32 - 32 l)."""
-    total = 0
-    for word in limb_sums:
-        total = (total << LIMB_BITS) + int(word)
-    return total / (1 << FRAC_BITS)  # int / int is correctly rounded in Python
