@@ -6,7 +6,8 @@ on the rank that owns the particle, on the order of the arrays or on the
 decomposition.  The generator is Philox4x32-10 (Random123); see
 `hpcms.md._rng_kernels` for the counter layout.
 
-Streams in use: `STREAM_INITIAL_VELOCITY` (0), `STREAM_LANGEVIN` (1).
+Streams in use: `STREAM_INITIAL_VELOCITY` (0), `STREAM_LANGEVIN` (1), and in
+`hpcms.fe2.rve` `STREAM_VACANCY` (16), `STREAM_EVALUATION_SEED` (17).
 `pair_gaussian(seed, step, i, j)` is a numba function for other kernels
 (DPD): one normal per pair, symmetric in the two ids.
 """
