@@ -229,6 +229,13 @@ def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, 
         xc[p, 1] = x[j, 1]
         xc[p, 2] = x[j, 2]
     runs, count = half_stencil(reach, widths, per_unit, cutoff_sq)
+    # The runs come by column, (dx, dy) ascending: those before own_run[k] lie
+    # in earlier columns, searched only by particles near ghosts.
+    own_run = np.zeros(len(count), dtype=np.int64)
+    for k in range(len(count)):
+        while own_run[k] < count[k] and (runs[k, own_run[k], 0] < 0 or (
+                runs[k, own_run[k], 0] == 0 and runs[k, own_run[k], 1] < 0)):
+            own_run[k] += 1
     capacity = index.shape[0]
     n = 0
     for i in range(n_local):
@@ -243,12 +250,10 @@ def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, 
             k = k * SUB + min(max(int(u * SUB), 0), SUB - 1)
         xi0, xi1, xi2 = x[i, 0], x[i, 1], x[i, 2]
         ghosts = near[b]
-        for m in range(count[k]):
+        for m in range(0 if ghosts else own_run[k], count[k]):
             dx, dy = runs[k, m, 0], runs[k, m, 1]
             later = dx > 0 or (dx == 0 and dy > 0)
             own = dx == 0 and dy == 0
-            if not (later or own or ghosts):
-                continue
             cx, cy = bx + dx, by + dy
             if cx < 0 or cx >= nbins[0] or cy < 0 or cy >= nbins[1]:
                 continue
