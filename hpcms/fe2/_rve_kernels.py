@@ -11,8 +11,9 @@ it or where it sits in the arrays.  No fastmath: the FIRE update must be the
 same arithmetic on every rank.
 
 `fire_relax` calls `hpcms.md._pair_kernels.lj_cut_forces_one_type` and
-repeats `ParticleSystem.displacement`'s test and `Halo.update_positions`'
-ghost copies on one rank: numba's cache does not notice changes to a called
+`hpcms.particles._neighbor_kernels.displacement_check` (`ParticleSystem.
+displacement`'s test), and repeats `Halo.update_positions`' ghost copies on
+one rank: numba's cache does not notice changes to a called
 kernel in another file, so clear `.numba_cache` after editing that one.
 """
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from ..md._pair_kernels import lj_cut_forces_one_type
 from ..parallel._reduce_kernels import accumulate_limbs, round_limbs
+from ..particles._neighbor_kernels import displacement_check
 
 kernel = numba.njit(cache=True, error_model="numpy")
 
@@ -197,17 +199,8 @@ def fire_relax(x, v, f, x_ref, n, ghost_owner, ghost_shift, ghost_base, nbr_star
         fire_move(x, v, f, n, back, keep, dt, a, b, dt_x)
         steps += 1
         # The displacement check of `ParticleSystem.displacement`.
-        worst = 0.0
-        lost = False
-        for i in range(n):
-            d0 = x[i, 0] - x_ref[i, 0]
-            d1 = x[i, 1] - x_ref[i, 1]
-            d2 = x[i, 2] - x_ref[i, 2]
-            r2 = d0 * d0 + d1 * d1 + d2 * d2
-            if not np.isfinite(r2):
-                lost = True
-            elif r2 > worst:
-                worst = r2
+        worst, first_bad = displacement_check(x, x_ref, n)
+        lost = first_bad >= 0
         moved = math.sqrt(worst)
         if lost or not moved <= halo_cutoff:
             code = FIRE_LOST
