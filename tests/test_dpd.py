@@ -144,6 +144,16 @@ def _pair_system(positions, box=6.0, types=None):
     return s
 
 
+def _energy_forces(pair, s):
+    """(total conservative energy, forces) of the owned particles at rest."""
+    n = s.n_local
+    f, e, w = np.empty((n, 3)), np.empty(n), np.empty((n, 6))
+    nl = s.neighbors
+    pair.compute(s.x, s.types, n, nl.start, nl.index, f, e, w,
+                 v=np.zeros((len(s.ids), 3)), ids=s.ids, step=1, dt=0.04)
+    return e.sum(), f
+
+
 def _list_pairs(s):
     """{(id_i, id_j, image of j)} of a system's neighbour list."""
     nl, n = s.neighbors, s.n_local
@@ -213,25 +223,17 @@ def test_dpd_conservative_force_is_minus_gradient():
     pair = DPD(a, np.full((2, 2), 1e-300), np.array([[1.0, 0.9], [0.9, 1.1]]), 1.0)
     s = _pair_system(x, 3.0 * 1.0 + 2.7, types)  # box 5.7 > 2 (cutoff + skin)
 
-    def energy_forces(s):
-        n = s.n_local
-        f, e, w = np.empty((n, 3)), np.empty(n), np.empty((n, 6))
-        nl = s.neighbors
-        pair.compute(s.x, s.types, n, nl.start, nl.index, f, e, w,
-                     v=np.zeros((len(s.ids), 3)), ids=s.ids, step=1, dt=0.04)
-        return e.sum(), f
-
-    _, f = energy_forces(s)
+    _, f = _energy_forces(pair, s)
     h = 1e-4  # pair energies are exact to 2^-40 (fixed-point sums): h >> that / 1e-6
     for i in (0, 7, 31):
         for d in range(3):
             x0 = s.x[i, d]
             s.x[i, d] = x0 + h
             s.update_ghosts()
-            ep, _ = energy_forces(s)
+            ep, _ = _energy_forces(pair, s)
             s.x[i, d] = x0 - h
             s.update_ghosts()
-            em, _ = energy_forces(s)
+            em, _ = _energy_forces(pair, s)
             s.x[i, d] = x0
             s.update_ghosts()
             assert f[i, d] == pytest.approx(-(ep - em) / (2 * h), rel=1e-5, abs=1e-6)
@@ -445,25 +447,17 @@ def test_excluded_conservative_force_is_minus_gradient_in_a_chain():
     pair.sigma[...] = 0.0  # no noise: the conservative force alone (v = 0: no friction)
     pair.set_exclusions(bonded.b_start, bonded.b_partner)
 
-    def energy_forces():
-        n = s.n_local
-        f, e, w = np.empty((n, 3)), np.empty(n), np.empty((n, 6))
-        nl = s.neighbors
-        pair.compute(s.x, s.types, n, nl.start, nl.index, f, e, w,
-                     v=np.zeros((len(s.ids), 3)), ids=s.ids, step=1, dt=0.04)
-        return e.sum(), f
-
-    _, f = energy_forces()
+    _, f = _energy_forces(pair, s)
     h = 1e-6
     for i in (0, 5, 11):
         for d in range(3):
             x0 = s.x[i, d]
             s.x[i, d] = x0 + h
             s.update_ghosts()
-            ep, _ = energy_forces()
+            ep, _ = _energy_forces(pair, s)
             s.x[i, d] = x0 - h
             s.update_ghosts()
-            em, _ = energy_forces()
+            em, _ = _energy_forces(pair, s)
             s.x[i, d] = x0
             s.update_ghosts()
             assert f[i, d] == pytest.approx(-(ep - em) / (2 * h), rel=1e-5, abs=1e-6)
