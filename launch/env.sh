@@ -12,8 +12,13 @@ _hpcms_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 _hpcms_venv=${HPCMS_VENV:-$_hpcms_root/.venv}
 _hpcms_debs="openmpi-bin libopenmpi-dev python3-mpi4py python3-petsc4py python3-h5py-mpi python3-numba python3-pytest python3-pytest-mpi python3-venv python3-setuptools python3-matplotlib hdf5-tools"
 
+# True when every package is installed.  dpkg-query prints nothing for a
+# package it has never seen, so count the installed ones against the list.
 _hpcms_have_debs() {
-    dpkg-query -W -f='${Status}\n' $_hpcms_debs 2>/dev/null | grep -vc "install ok installed" | grep -qx 0
+    local want have
+    want=$(echo $_hpcms_debs | wc -w)
+    have=$(dpkg-query -W -f='${Status}\n' $_hpcms_debs 2>/dev/null | grep -c "install ok installed" || true)
+    [ "$have" = "$want" ]
 }
 
 if ! _hpcms_have_debs; then
