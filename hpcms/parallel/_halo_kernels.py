@@ -31,3 +31,14 @@ def shift_vectors(images, cell, out):
         for d in range(3):
             out[g, d] = (images[g, 0] * cell[d, 0] + images[g, 1] * cell[d, 1]) \
                 + images[g, 2] * cell[d, 2]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def select_rows(rows, start, stop, column, bound, below, out):
+    """out[:k] = the j in [start, stop) with rows[j, column] < bound (below)
+    or >= bound (not below), in order; returns k."""
+    k = 0
+    for j in range(start, stop):
+        out[k] = j
+        k += (rows[j, column] < bound) == below
+    return k

@@ -14,6 +14,7 @@ import numpy as np
 from mpi4py import MPI
 
 from ..config.errors import DeckError
+from ._domain_kernels import owner_ranks
 
 
 def choose_grid(n_ranks, widths, requested=(0, 0, 0), key="parallel.grid"):
@@ -68,10 +69,10 @@ class Domain:
 
     def owner(self, s):
         """Rank owning each fractional position (n, 3), s already in [0, 1)."""
-        c = np.floor(s * self.dims).astype(np.int64)
-        np.clip(c, 0, self.dims - 1, out=c)
         # Create_cart without reordering numbers ranks row-major by coordinates.
-        return (c[:, 0] * self.dims[1] + c[:, 1]) * self.dims[2] + c[:, 2]
+        out = np.empty(len(s), dtype=np.int64)
+        owner_ranks(np.ascontiguousarray(s, dtype=np.float64), self.dims, out)
+        return out
 
     def free(self):
         """Release the Cartesian communicator.  Collective."""

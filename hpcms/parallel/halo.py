@@ -20,22 +20,29 @@ import math
 import numpy as np
 
 from . import _halo_kernels as kernels
-from .rows import send_rows
+from .rows import _row_size, send_rows, take
 
 # Columns of a ghost record sent at build time.
 _S, _X, _IMG, _ID, _TYPE, _WIDTH = slice(0, 3), slice(3, 6), slice(6, 9), 9, 10, 11
 
 
 def _sendrecv(comm, send, dest, source, recv_shape_tail, tag):
-    """Send `send` (float64 or int64) to dest and receive one array from source."""
+    """Send `send` (float64 or int64) to dest and receive one array from source
+    (`send` itself when both are this rank)."""
+    if dest == comm.rank and source == comm.rank:
+        return send
     n_recv = comm.sendrecv(len(send), dest=dest, source=source, sendtag=tag, recvtag=tag)
     recv = np.empty((n_recv,) + recv_shape_tail, dtype=send.dtype)
-    if dest == comm.rank and source == comm.rank:
-        recv[...] = send
-    else:
-        comm.Sendrecv(np.ascontiguousarray(send), dest=dest, sendtag=tag + 1,
-                      recvbuf=recv, source=source, recvtag=tag + 1)
+    comm.Sendrecv(np.ascontiguousarray(send), dest=dest, sendtag=tag + 1,
+                  recvbuf=recv, source=source, recvtag=tag + 1)
     return recv
+
+
+def _select(rows, span, column, bound, below):
+    """Indices j in range(*span) with rows[j, column] < bound (below) or >= bound."""
+    out = np.empty(span[1] - span[0], dtype=np.int64)
+    k = kernels.select_rows(rows, span[0], span[1], column, bound, below, out)
+    return out[:k]
 
 
 class _Stage:
@@ -109,18 +116,20 @@ class Halo:
             lower, upper = dom.neighbors[d]
             at_low = dom.coords[d] == 0
             at_high = dom.coords[d] == dom.dims[d] - 1
-            down = up = np.arange(slots.n)
+            # The slots each direction may send on: all at the first hop,
+            # then those received on the hop before.
+            down = up = (0, slots.n)
             for hop in range(hops):
                 # Towards the lower neighbour: what lies within delta of my low face.
-                sel = down[slots.rows[down, d] < dom.lo[d] + delta[d]]
-                send = slots.rows[sel]
+                sel = _select(slots.rows, down, d, dom.lo[d] + delta[d], below=True)
+                send = take(slots.rows, sel)
                 if at_low:
                     send[:, d] += 1.0
                     send[:, 6 + d] += 1.0
                 got_from_upper = _sendrecv(comm, send, lower, upper, (_WIDTH,), 10 + 4 * d)
                 # Towards the upper neighbour: within delta of my high face.
-                sel_up = up[slots.rows[up, d] >= dom.hi[d] - delta[d]]
-                send = slots.rows[sel_up]
+                sel_up = _select(slots.rows, up, d, dom.hi[d] - delta[d], below=False)
+                send = take(slots.rows, sel_up)
                 if at_high:
                     send[:, d] -= 1.0
                     send[:, 6 + d] -= 1.0
@@ -131,7 +140,7 @@ class Halo:
                 second = slots.n
                 slots.append(len(got_from_lower))[...] = got_from_lower
                 self.stages.append(_Stage(sel_up, upper, lower, second, len(got_from_lower)))
-                down, up = np.arange(first, second), np.arange(second, slots.n)
+                down, up = (first, second), (second, slots.n)
         ghosts = slots.rows[n_local: slots.n]
         self.n_local = n_local
         self.base = np.ascontiguousarray(ghosts[:, _X])
@@ -169,7 +178,7 @@ class Halo:
         """Copy a per-particle array (n_local + n_ghost, k) from owners to ghosts, unshifted."""
         comm = self.comm
         for k, st in enumerate(self.stages):
-            send = a_all[st.send_index]
+            send = take(a_all, st.send_index)
             recv = a_all[st.recv_start: st.recv_start + st.recv_count]
             self._exchange(comm, send, recv, st, k)
 
@@ -186,15 +195,33 @@ def migrate(domain, s, arrays):
     """Send every owned particle to the rank that owns its fractional position.
 
     `s` is (n, 3) fractional coordinates wrapped into [0, 1); `arrays` is a
-    list of per-particle arrays sent along.  Returns the arrays of the
-    particles this rank owns now: those that stayed, in their order, then
-    those that arrived.  Collective on `domain.comm`.
+    list of per-particle arrays sent along.  Returns (kept, arrived): the
+    rows of `arrays` that stay here, in order, and the arrays of the
+    particles that arrived.  Only the particles that leave travel, all their
+    arrays packed in one message.  Collective on `domain.comm`.
     """
     comm = domain.comm
     if comm.size == 1:
-        return list(arrays)
+        return np.arange(len(s)), [a[:0] for a in arrays]
     dest = domain.owner(s)
-    leaving = dest != comm.rank
-    arrived = send_rows(comm, dest[leaving], [a[leaving] for a in arrays])
-    staying = ~leaving
-    return [np.concatenate([a[staying], b]) for a, b in zip(arrays, arrived)]
+    staying = dest == comm.rank
+    leaving = np.flatnonzero(~staying)
+    arrived = unpack_rows(send_rows(comm, dest[leaving], [pack_rows(arrays, leaving)])[0], arrays)
+    return np.flatnonzero(staying), arrived
+
+
+def pack_rows(arrays, rows):
+    """Rows `rows` of every array, side by side as bytes: (len(rows), total row bytes) uint8."""
+    parts = [take(a, rows).reshape(len(rows), _row_size(a)).view(np.uint8) for a in arrays]
+    return np.concatenate(parts, axis=1) if parts else np.empty((len(rows), 0), np.uint8)
+
+
+def unpack_rows(packed, like):
+    """The arrays of `pack_rows`, with the dtypes and row shapes of `like`."""
+    out, offset = [], 0
+    for a in like:
+        width = a.dtype.itemsize * _row_size(a)
+        part = np.ascontiguousarray(packed[:, offset: offset + width])
+        out.append(part.view(a.dtype).reshape((len(packed),) + a.shape[1:]))
+        offset += width
+    return out

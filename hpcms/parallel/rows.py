@@ -5,6 +5,26 @@ from __future__ import annotations
 import numpy as np
 from mpi4py import MPI
 
+from ._rows_kernels import take_rows
+
+
+def take(a, rows, b=None):
+    """a[rows] for a per-particle array a (any row shape) and integer rows;
+    with b, the rows of a and b stacked (rows >= len(a) are b's)."""
+    if b is None:
+        b = a[:0]
+    out = np.empty((len(rows),) + a.shape[1:], dtype=a.dtype)
+    if len(rows):
+        width = _row_size(a)
+        take_rows(a.reshape(len(a), width), b.reshape(len(b), width), rows,
+                  out.reshape(len(rows), width))
+    return out
+
+
+def _row_size(a):
+    """Items in one row of a per-particle array."""
+    return int(np.prod(a.shape[1:], dtype=np.int64))
+
 
 def send_rows(comm, dest, arrays):
     """Send row k of every array to rank dest[k].  Collective on `comm`.

@@ -22,6 +22,20 @@ def bin_index(s, per_unit, first, nbins, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def bin_order(bins, n_bins, order):
+    """order = the slots sorted by bin, stably (a counting sort):
+    `np.argsort(bins, kind="stable")` for bins in [0, n_bins)."""
+    start = np.zeros(n_bins + 1, dtype=np.int64)
+    for j in range(bins.shape[0]):
+        start[bins[j] + 1] += 1
+    for b in range(n_bins):
+        start[b + 1] += start[b]
+    for j in range(bins.shape[0]):
+        order[start[bins[j]]] = j
+        start[bins[j]] += 1
+
+
+@numba.njit(cache=True, error_model="numpy")
 def build_full_list(x, s, bins, order, n_local, per_unit, first, nbins, reach, widths,
                     cutoff_sq, start, index):
     """Full Verlet list of the owned particles, rows in a decomposition-free order.
@@ -125,7 +139,7 @@ def displacement_check(x, x_ref, n):
     return worst, bad
 
 
-SUB = 4  # sub-cells per bin and axis of the half list's stencil table
+SUB = 8  # sub-cells per bin and axis of the half list's stencil table
 
 
 @numba.njit(cache=True, error_model="numpy")

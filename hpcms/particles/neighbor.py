@@ -19,7 +19,13 @@ import numpy as np
 from . import _neighbor_kernels as kernels
 
 _IMAGE_BITS = 4  # periodic images -7..7 per axis fit in the key
-BIN_REACH = 2    # bins are list_cutoff / 2 wide: a 5x5x5 stencil
+# Bins are list_cutoff / reach wide, so that a stencil of `reach` bins each
+# way covers every pair: the full list's 5x5x5 bins keep its candidates few;
+# the half list searches column runs (pruned per sub-cell, see
+# `_neighbor_kernels.half_stencil`), and fewer, longer runs of 3x3x3 bins
+# cost less there (24,000 DPD beads: 5.8 ms against 8.9 ms a build).
+FULL_REACH = 2
+HALF_REACH = 1
 
 
 def slot_keys(ids, images):
@@ -43,6 +49,7 @@ class NeighborList:
         self.index = np.zeros(0, dtype=np.int32)
         self.n_pairs = 0
         self.builds = 0
+        self.reach = HALF_REACH if self.half else FULL_REACH
 
     @property
     def list_cutoff(self):
@@ -52,11 +59,11 @@ class NeighborList:
         """Binning of fractional positions over this rank's region plus halo.
 
         Bins are aligned to the whole box (the same grid on every rank) and
-        at least 1/BIN_REACH of the list cutoff wide, so a stencil of
-        BIN_REACH bins each way covers every pair.  Returns a `Bins`.
+        at least 1/`reach` of the list cutoff wide, so a stencil of
+        `reach` bins each way covers every pair.  Returns a `Bins`.
         """
         delta = box.fractional_cutoff(self.list_cutoff)
-        per_unit = np.maximum(1, np.floor(BIN_REACH / delta)).astype(np.int64)
+        per_unit = np.maximum(1, np.floor(self.reach / delta)).astype(np.int64)
         first = np.floor((lo - delta) * per_unit).astype(np.int64) - 1
         last = np.floor((hi + delta) * per_unit).astype(np.int64) + 1
         nbins = last - first + 1
@@ -71,7 +78,7 @@ class NeighborList:
         if len(self.index) < 16 * max(n_local, 1):
             self.index = np.empty(100 * max(n_local, 1), dtype=np.int32)
         self.start = np.empty(n_local + 1, dtype=np.int64)
-        reach = np.full(3, BIN_REACH, dtype=np.int64)
+        reach = np.full(3, self.reach, dtype=np.int64)
         order = None if self.half else np.argsort(keys())
         while True:
             if self.half:

@@ -11,6 +11,7 @@ from mpi4py import MPI
 
 from ..parallel.domain import Domain
 from ..parallel.halo import Halo, migrate
+from ..parallel.rows import take
 from . import _neighbor_kernels as nkernels
 from . import _state_kernels as kernels
 from .neighbor import NeighborList, slot_keys
@@ -88,14 +89,19 @@ class ParticleSystem:
         carried = [x, s, self.v, self.ids[:n], self.types[:n], image]
         if carry_forces:
             carried.append(self.f)
-        carried = migrate(self.domain, s, carried)
+        kept, arrived = migrate(self.domain, s, carried)
+        # Spatial sort of those that stay and those that arrived, in one gather:
+        # neighbours in memory are neighbours in space.
+        nl, lo, hi = self.neighbors, self.domain.lo, self.domain.hi
+        grid = nl.bins(self.box, lo, hi, s)
+        where = np.concatenate([grid.index[kept], nl.bins(self.box, lo, hi, arrived[1]).index])
+        n = len(where)
+        order = np.empty(n, dtype=np.int64)
+        nkernels.bin_order(where, int(np.prod(grid.nbins)), order)
+        rows = np.concatenate([kept, len(s) + np.arange(len(arrived[0]))])[order]
+        carried = [take(a, rows, b) for a, b in zip(carried, arrived)]
         x, s, v, ids, types, image = carried[:6]
         f = carried[6] if carry_forces else None
-        n = len(ids)
-        # Spatial sort: neighbours in memory are neighbours in space.
-        order = np.argsort(self.neighbors.bins(self.box, self.domain.lo, self.domain.hi, s).index,
-                           kind="stable")
-        x, s, v, ids, types, image = (a[order] for a in (x, s, v, ids, types, image))
         ghost_ids, ghost_types, ghost_s = self.halo.build(x, s, ids, types)
         self.n_local = n
         self.x = np.empty((n + len(ghost_ids), 3))
@@ -107,7 +113,7 @@ class ParticleSystem:
         self.image = np.ascontiguousarray(image)
         self.mass = self.mass_by_type[types]
         if f is not None:
-            self.f = np.ascontiguousarray(f[order])
+            self.f = f
         elif len(self.f) != n:
             self.f = np.zeros((n, 3))
         all_s = np.concatenate([s, ghost_s])
