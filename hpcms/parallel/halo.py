@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from . import _halo_kernels as kernels
-from .rows import _row_size, send_rows, take
+from .rows import row_size, send_rows, take
 
 # Columns of a ghost record sent at build time.
 _S, _X, _IMG, _ID, _TYPE, _WIDTH = slice(0, 3), slice(3, 6), slice(6, 9), 9, 10, 11
@@ -58,20 +58,26 @@ class _Stage:
 
 
 class _Records:
-    """Ghost records (rows of _WIDTH floats) appended in place, growing by doubling."""
+    """Ghost records (rows of _WIDTH floats) appended in place, growing by
+    doubling, with a compact copy of their fractional coordinates to select on."""
 
-    def __init__(self, n):
+    def __init__(self, x, s, ids, types):
+        n = len(x)
         self.rows = np.empty((max(2 * n, 16), _WIDTH))
-        self.n = 0
+        self.s = np.empty((len(self.rows), 3))
+        kernels.fill_records(x, s, ids, types, self.rows, self.s)
+        self.n = n
 
-    def append(self, k):
-        """Room for k more rows: returns them (a view to fill)."""
+    def append(self, got):
+        """Append the records `got` (k, _WIDTH)."""
+        k = len(got)
         if self.n + k > len(self.rows):
-            grown = np.empty((max(2 * len(self.rows), self.n + k), _WIDTH))
-            grown[: self.n] = self.rows[: self.n]
-            self.rows = grown
+            size = max(2 * len(self.rows), self.n + k)
+            self.rows = np.concatenate([self.rows[: self.n], np.empty((size - self.n, _WIDTH))])
+            self.s = np.concatenate([self.s[: self.n], np.empty((size - self.n, 3))])
+        self.rows[self.n: self.n + k] = got
+        self.s[self.n: self.n + k] = got[:, _S]
         self.n += k
-        return self.rows[self.n - k: self.n]
 
 
 class Halo:
@@ -98,13 +104,7 @@ class Halo:
         """
         dom, comm = self.domain, self.comm
         n_local = len(x)
-        slots = _Records(n_local)
-        rec = slots.append(n_local)
-        rec[:, _S] = s
-        rec[:, _X] = x
-        rec[:, _IMG] = 0.0
-        rec[:, _ID] = ids
-        rec[:, _TYPE] = types
+        slots = _Records(x, s, ids, types)
         self.stages = []
         # A sliver more than the cutoff in fractional terms, so that round-off
         # in s never drops a ghost that is needed.
@@ -121,34 +121,37 @@ class Halo:
             down = up = (0, slots.n)
             for hop in range(hops):
                 # Towards the lower neighbour: what lies within delta of my low face.
-                sel = _select(slots.rows, down, d, dom.lo[d] + delta[d], below=True)
+                sel = _select(slots.s, down, d, dom.lo[d] + delta[d], below=True)
                 send = take(slots.rows, sel)
                 if at_low:
                     send[:, d] += 1.0
                     send[:, 6 + d] += 1.0
                 got_from_upper = _sendrecv(comm, send, lower, upper, (_WIDTH,), 10 + 4 * d)
                 # Towards the upper neighbour: within delta of my high face.
-                sel_up = _select(slots.rows, up, d, dom.hi[d] - delta[d], below=False)
+                sel_up = _select(slots.s, up, d, dom.hi[d] - delta[d], below=False)
                 send = take(slots.rows, sel_up)
                 if at_high:
                     send[:, d] -= 1.0
                     send[:, 6 + d] -= 1.0
                 first = slots.n
-                slots.append(len(got_from_upper))[...] = got_from_upper
+                slots.append(got_from_upper)
                 self.stages.append(_Stage(sel, lower, upper, first, len(got_from_upper)))
                 got_from_lower = _sendrecv(comm, send, upper, lower, (_WIDTH,), 12 + 4 * d)
                 second = slots.n
-                slots.append(len(got_from_lower))[...] = got_from_lower
+                slots.append(got_from_lower)
                 self.stages.append(_Stage(sel_up, upper, lower, second, len(got_from_lower)))
                 down, up = (first, second), (second, slots.n)
-        ghosts = slots.rows[n_local: slots.n]
+        n_ghost = slots.n - n_local
         self.n_local = n_local
-        self.base = np.ascontiguousarray(ghosts[:, _X])
-        self.images = np.ascontiguousarray(ghosts[:, _IMG]).astype(np.int64)
+        self.base = np.empty((n_ghost, 3))
+        self.images = np.empty((n_ghost, 3), dtype=np.int64)
+        ghost_ids = np.empty(n_ghost, dtype=np.int64)
+        ghost_types = np.empty(n_ghost, dtype=np.int32)
+        kernels.split_records(slots.rows[n_local: slots.n], self.base, self.images, ghost_ids,
+                              ghost_types)
         self.shift = np.empty_like(self.base)
         kernels.shift_vectors(self.images, dom.box.cell, self.shift)
-        return (ghosts[:, _ID].astype(np.int64), ghosts[:, _TYPE].astype(np.int32),
-                np.ascontiguousarray(ghosts[:, _S]))
+        return ghost_ids, ghost_types, slots.s[n_local: slots.n].copy()
 
     @property
     def n_ghost(self):
@@ -212,7 +215,7 @@ def migrate(domain, s, arrays):
 
 def pack_rows(arrays, rows):
     """Rows `rows` of every array, side by side as bytes: (len(rows), total row bytes) uint8."""
-    parts = [take(a, rows).reshape(len(rows), _row_size(a)).view(np.uint8) for a in arrays]
+    parts = [take(a, rows).reshape(len(rows), row_size(a)).view(np.uint8) for a in arrays]
     return np.concatenate(parts, axis=1) if parts else np.empty((len(rows), 0), np.uint8)
 
 
@@ -220,7 +223,7 @@ def unpack_rows(packed, like):
     """The arrays of `pack_rows`, with the dtypes and row shapes of `like`."""
     out, offset = [], 0
     for a in like:
-        width = a.dtype.itemsize * _row_size(a)
+        width = a.dtype.itemsize * row_size(a)
         part = np.ascontiguousarray(packed[:, offset: offset + width])
         out.append(part.view(a.dtype).reshape((len(packed),) + a.shape[1:]))
         offset += width

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from mpi4py import MPI
 
@@ -15,15 +17,15 @@ def take(a, rows, b=None):
         b = a[:0]
     out = np.empty((len(rows),) + a.shape[1:], dtype=a.dtype)
     if len(rows):
-        width = _row_size(a)
+        width = row_size(a)
         take_rows(a.reshape(len(a), width), b.reshape(len(b), width), rows,
                   out.reshape(len(rows), width))
     return out
 
 
-def _row_size(a):
+def row_size(a):
     """Items in one row of a per-particle array."""
-    return int(np.prod(a.shape[1:], dtype=np.int64))
+    return math.prod(a.shape[1:])
 
 
 def send_rows(comm, dest, arrays):
