@@ -113,14 +113,16 @@ class JobResult:
         return "\n".join([f"{shlex.join(self.cmd)}: {head}"] + ["    " + t for t in text])
 
 
-def run_job(cmd, cwd, timeout, log_path=None):
+def run_job(cmd, cwd, timeout, log_path=None, env=None):
     """Run `cmd` in `cwd`; kill its whole process group after `timeout` s.
 
-    stdout and stderr are kept and, when `log_path` is given, written there.
+    `env` adds to (and overrides) `job_env()`.  stdout and stderr are kept
+    and, when `log_path` is given, written there.
     """
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=job_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**job_env(), **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
         rc = proc.returncode
@@ -178,7 +180,8 @@ def parse_lammps_log(text):
     timing breakdown.
 
     Returns dict(loop_seconds, procs, steps, atoms, atom_steps_per_second,
-    phases={section: {"min", "avg", "max"}}) or raises ValueError.
+    neighbor_builds, phases={section: {"min", "avg", "max"}}) or raises
+    ValueError.
     """
     matches = list(_LOOP_RE.finditer(text))
     if not matches:
@@ -196,9 +199,11 @@ def parse_lammps_log(text):
             phases[name] = {"min": lo, "avg": avg, "max": hi}
         elif line.startswith("Nlocal"):
             break
+    builds = re.findall(r"^Neighbor list builds\s*=\s*(\d+)", text[m.end():], re.M)
     return {
         "loop_seconds": loop, "procs": procs, "steps": steps, "atoms": atoms,
         "atom_steps_per_second": atoms * steps / loop if loop > 0 else float("nan"),
+        "neighbor_builds": int(builds[-1]) if builds else None,
         "phases": phases,
     }
 

@@ -40,9 +40,10 @@ def build_full_list(x, s, bins, order, n_local, per_unit, first, nbins, reach, w
                     cutoff_sq, start, index):
     """Full Verlet list of the owned particles, rows in a decomposition-free order.
 
-    x, s: (n_total, 3) positions and fractional coordinates of owned + ghost
-    slots; bins: their local bins, aligned to a global grid of per_unit[d]
-    bins per box length starting at global bin first[d]; order: the slots
+    x: (n_total, 3) positions of owned + ghost slots, s: the fractional
+    coordinates of (at least) the owned ones; bins: the slots' local bins,
+    aligned to a global grid of per_unit[d] bins per box length starting at
+    global bin first[d]; order: the slots
     sorted by global key (id, image).  Each bin is filled in key order and a
     row lists the stencil's bins in a fixed order relative to the particle's
     own bin, so every row comes out in the same order whichever rank builds

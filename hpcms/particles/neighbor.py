@@ -101,7 +101,7 @@ class NeighborList:
 class Bins:
     """Where each slot falls on the global-aligned bin grid."""
     index: np.ndarray     # local linear bin of each slot
-    s: np.ndarray         # fractional coordinates of the slots
+    s: np.ndarray         # fractional coordinates of the slots (the owned ones at least)
     per_unit: np.ndarray  # bins per box length along each axis
     first: np.ndarray     # global index of this rank's first bin
     nbins: np.ndarray     # local bins along each axis

@@ -6,6 +6,8 @@ ghosts after them; `v`, `f`, `image` and `mass` hold owned particles only.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from mpi4py import MPI
 
@@ -116,12 +118,14 @@ class ParticleSystem:
             self.f = f
         elif len(self.f) != n:
             self.f = np.zeros((n, 3))
-        all_s = np.concatenate([s, ghost_s])
-        all_bins = self.neighbors.bins(self.box, self.domain.lo, self.domain.hi, all_s)
+        # Owned slots keep their bins (sorted above); ghosts are binned here.
+        ghost_grid = nl.bins(self.box, lo, hi, ghost_s)
+        all_bins = dataclasses.replace(ghost_grid, s=s,
+                                       index=np.concatenate([where[order], ghost_grid.index]))
         def keys():
             images = np.concatenate([np.zeros((n, 3), dtype=np.int64), self.halo.images])
             return slot_keys(self.ids, images)
-        self.neighbors.build(self.x, all_bins, n, keys)
+        nl.build(self.x, all_bins, n, keys)
         self.x_ref = self.x[:n].copy()
         self.last_build = step
 
