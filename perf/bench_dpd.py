@@ -31,8 +31,8 @@ log.lammps); OUT/bench_dpd.csv has one row per case and repeat.  `--repo DIR`
 runs the hpcms of another tree (e.g. `mkdir /tmp/base && git archive HEAD |
 tar -x -C /tmp/base`) for a before/after comparison.
 
-    python perf/bench_dpd.py --repeat 3                        # 20^3 and 30^3, skins 0.3 and 0.6, 1 and 2 ranks
-    python perf/bench_dpd.py --sizes 8 --steps 20 --repeat 2   # a quick check
+    python perf/bench_dpd.py --repeat 3                       # the benchmark, hpcms only
+    python perf/bench_dpd.py --sizes 8 --steps 20 --repeat 2  # a quick check
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import argparse
 import csv
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,8 +50,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "perf"))
 from capacity import capacity  # noqa: E402
-from procs import (find_lmp, parse_lammps_log, print_table, read_timing,  # noqa: E402
-                   run_job, timestamp)
+from procs import (find_lmp, machine_note, parse_lammps_log, print_table,  # noqa: E402
+                   read_timing, run_job, timestamp)
 
 HPCMS_MPIRUN = ["mpirun", "--oversubscribe"]
 
@@ -126,6 +127,8 @@ def run_hpcms(L, skin, ranks, run_dir, a):
         t = read_timing(out)
     except (OSError, ValueError) as e:
         return f"{shlex.join(cmd)}: {e}"
+    if t["ranks"] != ranks:
+        return f"{shlex.join(cmd)}: timing.json says {t['ranks']} ranks"
     return {"rate": t["particle_steps_per_second"], "loop_s": t["loop_seconds"],
             "beads": t["particles"], "builds": t["neighbor_builds"],
             "phases": {k: v["avg"] for k, v in t["phases"].items()}}
@@ -144,6 +147,8 @@ def run_lammps(L, skin, ranks, run_dir, a):
         lg = parse_lammps_log((run_dir / "log.lammps").read_text())
     except (OSError, ValueError) as e:
         return f"{shlex.join(cmd)}: log.lammps: {e}"
+    if lg["procs"] != ranks:
+        return f"{shlex.join(cmd)}: LAMMPS ran on {lg['procs']} procs (wrong --lmp-mpirun?)"
     return {"rate": lg["atom_steps_per_second"], "loop_s": lg["loop_seconds"],
             "beads": lg["atoms"], "builds": lg["neighbor_builds"],
             "phases": {k: v["avg"] for k, v in lg["phases"].items()}}
@@ -158,7 +163,10 @@ def lammps_with_dpd(a, where):
         return None, "--lmp ''"
     lmp = find_lmp(a.lmp)
     if lmp is None:
-        return None, f"no {a.lmp!r} on PATH"
+        return None, f"no {a.lmp!r} on PATH (--lmp PATH names one; see perf/README.md)"
+    launcher = shlex.split(a.lmp_mpirun)
+    if not launcher or shutil.which(launcher[0]) is None:
+        return None, f"launcher --lmp-mpirun {a.lmp_mpirun!r} not found"
     res = run_job([lmp, "-h"], where, 120, env=a.lmp_env)
     if not res.ok:
         return None, res.why(3)
@@ -178,21 +186,25 @@ def measure_capacity(ranks):
         return {}
 
 
-def paired(runs, code, case, r0):
-    """Per repeat: efficiency vs r0 ranks, its share of capacity, hpcms/LAMMPS."""
+def efficiencies(runs, code, case, r0):
+    """Per repeat: (efficiency vs r0 ranks, its share of capacity), or Nones."""
     L, skin, ranks = case
     out = []
     for rep in runs:
-        mine, base = rep["runs"].get(case, {}), rep["runs"].get((L, skin, r0), {})
-        x, x0 = mine.get(code), base.get(code)
-        eff = x["rate"] / x0["rate"] * r0 / ranks if x and x0 else None
+        x, x0 = rep["runs"][case].get(code), rep["runs"][(L, skin, r0)].get(code)
+        if not (x and x0):
+            out.append((None, None))
+            continue
+        eff = x["rate"] / x0["rate"] * r0 / ranks
         cap = rep["capacity"]
-        of_cap = (eff * ranks / cap[ranks] * cap[r0] / r0
-                  if eff is not None and ranks in cap and r0 in cap else None)
-        h, lm = mine.get("hpcms"), mine.get("lammps")
-        ratio = h["rate"] / lm["rate"] if h and lm else None
-        out.append((eff, of_cap, ratio))
+        out.append((eff, eff * ranks / cap[ranks] * cap[r0] / r0 if cap else None))
     return out
+
+
+def ratios(runs, case):
+    """Per repeat: hpcms rate / LAMMPS rate, or None."""
+    pairs = [(rep["runs"][case].get("hpcms"), rep["runs"][case].get("lammps")) for rep in runs]
+    return [h["rate"] / lm["rate"] if h and lm else None for h, lm in pairs]
 
 
 def median_spread(xs, digits=2):
@@ -216,6 +228,92 @@ def rates(results):
     return f"{statistics.median(xs):.3f} ({max(xs):.3f})" if xs else "-"
 
 
+def interleave(a, cases, codes, ranks, work):
+    """Every case with every code, repeat after repeat; per repeat
+    {"capacity": {R: c}, "runs": {case: {code: result or None}}}, and the
+    number of failed jobs."""
+    runs, failed = [], 0
+    for rep in range(a.repeat):
+        cap = measure_capacity(ranks)
+        print(f"repeat {rep + 1}/{a.repeat}: capacity "
+              + (", ".join(f"{r} ranks = {c:.2f} cores' worth" for r, c in cap.items())
+                 or "unknown"), flush=True)
+        runs.append({"capacity": cap, "runs": {}})
+        for L, skin, R in cases:
+            got = runs[-1]["runs"][(L, skin, R)] = {}
+            line = f"  L={L:g} skin={skin:g} ranks={R}:"
+            for code in codes:
+                run_dir = work / f"{code}_L{L:g}_skin{skin:g}_r{R}_rep{rep}"
+                run_dir.mkdir()
+                res = RUNNERS[code](L, skin, R, run_dir, a)
+                got[code] = None if isinstance(res, str) else res
+                if got[code] is None:
+                    failed += 1
+                    line += f" {code} FAILED"
+                    print(f"  {code} L={L:g} skin={skin:g} ranks={R} failed:\n{res}",
+                          file=sys.stderr)
+                else:
+                    line += f" {code} {res['rate'] / 1e6:.3f} M ({res['builds']} builds)"
+            print(line, flush=True)
+    return runs, failed
+
+
+def report(a, cases, codes, r0, runs):
+    """Print the summary and the phases of the median runs; return the CSV rows."""
+    rows, phase_rows, csv_rows = [], {"hpcms": [], "lammps": []}, []
+    for case in cases:
+        L, skin, R = case
+        per = {code: [rep["runs"][case].get(code) for rep in runs] for code in RUNNERS}
+        effs = {code: efficiencies(runs, code, case, r0) for code in RUNNERS}
+        ratio = ratios(runs, case)
+        mid = {code: median_run(per[code]) for code in RUNNERS}
+        beads = (mid["hpcms"] or mid["lammps"] or {}).get("beads", round(3 * L ** 3))
+        ref = R == r0
+        rows.append([
+            beads, f"{skin:g}", R, rates(per["hpcms"]),
+            rates(per["lammps"]) if a.lmp else "skipped", median_spread(ratio),
+            "ref" if ref else median_spread([e for e, _ in effs["hpcms"]]),
+            "ref" if ref else median_spread([c for _, c in effs["hpcms"]]),
+            "ref" if ref and a.lmp else median_spread([e for e, _ in effs["lammps"]]),
+            " / ".join(str(mid[c]["builds"]) if mid[c] else "-" for c in RUNNERS)])
+        for code in codes:
+            if mid[code]:
+                phase_rows[code].append([beads, f"{skin:g}", R, mid[code]])
+        for k, rep in enumerate(runs):
+            row = {"repeat": k, "beads": beads, "box": L, "skin": skin, "ranks": R,
+                   "steps": a.steps, "cores_worth": rep["capacity"].get(R)}
+            for code in codes:
+                res = per[code][k] or {}
+                row.update({f"{code}_rate": res.get("rate"), f"{code}_loop_s": res.get("loop_s"),
+                            f"{code}_builds": res.get("builds"),
+                            f"{code}_efficiency": effs[code][k][0],
+                            f"{code}_efficiency_of_capacity": effs[code][k][1]})
+                row.update({f"{code}_{ph}_s": v for ph, v in res.get("phases", {}).items()})
+            row["hpcms_over_lammps"] = ratio[k]
+            csv_rows.append(row)
+
+    print(f"\nDPD fluid, {a.steps} steps, {a.repeat} interleaved repeat(s); M particle-steps/s "
+          f"of the time-step loop, median (best); efficiency vs {r0} rank(s) and hpcms/LAMMPS "
+          "formed per repeat: median (min..max)")
+    print_table(["beads", "skin", "ranks", "hpcms", "LAMMPS", "hpcms/LAMMPS", "hpcms eff",
+                 "of capacity", "LAMMPS eff", "builds hpcms / LAMMPS"], rows)
+    for code, title in (("hpcms", "hpcms phases (timing.json)"),
+                        ("lammps", "LAMMPS phases (MPI task timing breakdown)")):
+        if phase_rows[code]:
+            print(f"\n{title}: seconds averaged over ranks, of the median run")
+            print_phases(phase_rows[code])
+    return csv_rows
+
+
+def print_phases(rows):
+    """One line per [beads, skin, ranks, run]: loop seconds and each phase's."""
+    names = list(dict.fromkeys(ph for *_, r in rows for ph in r["phases"]))
+    print_table(["beads", "skin", "ranks", "loop s", *names],
+                [[*head, f"{r['loop_s']:.3f}",
+                  *(f"{r['phases'][ph]:.3f}" if ph in r["phases"] else "-" for ph in names)]
+                 for *head, r in rows])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=float, nargs="+", default=[20.0, 30.0])
@@ -235,94 +333,24 @@ def main():
     if any("=" not in kv for kv in a.lmp_env):
         p.error("--lmp-env takes K=V")
     a.lmp_env = dict(kv.split("=", 1) for kv in a.lmp_env)
+    a.repo = str(Path(a.repo).resolve())
     ranks = sorted(set(a.ranks))
-    r0 = ranks[0]
     cases = [(L, skin, R) for L in a.sizes for skin in a.skins for R in ranks]
 
     work = Path(a.out).resolve() / f"bench_dpd-{timestamp()}"
     work.mkdir(parents=True)
+    print(machine_note())
     a.lmp, why = lammps_with_dpd(a, work)
     codes = ["hpcms", "lammps"] if a.lmp else ["hpcms"]
     print(f"LAMMPS: {a.lmp}" if a.lmp else f"LAMMPS skipped: {why}", flush=True)
-    warm = run_hpcms(6, a.skins[0], 1, work, argparse.Namespace(**{**vars(a), "steps": 5}))
+    (work / "warmup").mkdir()
+    warm = run_hpcms(6, a.skins[0], 1, work / "warmup", a)
     if isinstance(warm, str):
         print(f"the hpcms warm-up run (fills numba's cache) failed:\n{warm}", file=sys.stderr)
         return 1
 
-    runs = []     # per repeat: {"capacity": {R: c}, "runs": {case: {code: result or None}}}
-    failed = 0
-    for rep in range(a.repeat):
-        cap = measure_capacity(ranks)
-        print(f"repeat {rep + 1}/{a.repeat}: capacity "
-              + ", ".join(f"{r} ranks = {c:.2f} cores' worth" for r, c in cap.items()), flush=True)
-        runs.append({"capacity": cap, "runs": {}})
-        for L, skin, R in cases:
-            got = runs[-1]["runs"][(L, skin, R)] = {}
-            line = f"  L={L:g} skin={skin:g} ranks={R}:"
-            for code in codes:
-                run_dir = work / f"{code}_L{L:g}_skin{skin:g}_r{R}_rep{rep}"
-                run_dir.mkdir()
-                res = RUNNERS[code](L, skin, R, run_dir, a)
-                if isinstance(res, str):
-                    failed += 1
-                    got[code] = None
-                    line += f" {code} FAILED"
-                    print(f"  {code} L={L:g} skin={skin:g} ranks={R} failed:\n{res}",
-                          file=sys.stderr)
-                else:
-                    got[code] = res
-                    line += f" {code} {res['rate'] / 1e6:.3f} M ({res['builds']} builds)"
-            print(line, flush=True)
-
-    rows, hp_rows, lm_rows, csv_rows = [], [], [], []
-    for case in cases:
-        L, skin, R = case
-        per = {code: [rep["runs"][case].get(code) for rep in runs] for code in RUNNERS}
-        pairs = {code: paired(runs, code, case, r0) for code in codes}
-        hm, lmm = median_run(per["hpcms"]), median_run(per["lammps"])
-        beads = (hm or lmm or {}).get("beads", round(3 * L ** 3))
-        base = R == r0
-        rows.append([
-            beads, f"{skin:g}", R, rates(per["hpcms"]),
-            rates(per["lammps"]) if a.lmp else "skipped",
-            median_spread([x[2] for x in pairs["hpcms"]]),
-            "ref" if base else median_spread([x[0] for x in pairs["hpcms"]]),
-            "ref" if base else median_spread([x[1] for x in pairs["hpcms"]]),
-            "ref" if base or not a.lmp else median_spread([x[0] for x in pairs["lammps"]]),
-            f"{hm['builds'] if hm else '-'} / {lmm['builds'] if lmm else '-'}"])
-        if hm:
-            hp_rows.append((beads, skin, R, hm))
-        if lmm:
-            lm_rows.append((beads, skin, R, lmm))
-        for k, rep in enumerate(runs):
-            row = {"repeat": k, "beads": beads, "box": L, "skin": skin, "ranks": R,
-                   "steps": a.steps, "cores_worth": rep["capacity"].get(R)}
-            for code in codes:
-                res = per[code][k]
-                eff, of_cap, ratio = pairs[code][k]
-                row.update({f"{code}_rate": res and res["rate"], f"{code}_loop_s": res and res["loop_s"],
-                            f"{code}_builds": res and res["builds"], f"{code}_efficiency": eff,
-                            f"{code}_efficiency_of_capacity": of_cap})
-                row.update({f"{code}_{ph}_s": v for ph, v in (res["phases"] if res else {}).items()})
-            row["hpcms_over_lammps"] = ratio if a.lmp else None
-            csv_rows.append(row)
-
-    print(f"\nDPD fluid, {a.steps} steps, {a.repeat} interleaved repeat(s); M particle-steps/s "
-          f"of the time-step loop, median (best); efficiency vs {r0} rank(s) and hpcms/LAMMPS "
-          "formed per repeat: median (min..max)")
-    print_table(["beads", "skin", "ranks", "hpcms", "LAMMPS", "hpcms/LAMMPS", "hpcms eff",
-                 "of capacity", "LAMMPS eff", "builds hpcms / LAMMPS"], rows)
-    for title, phase_rows in (("hpcms phases (timing.json)", hp_rows),
-                              ("LAMMPS phases (MPI task timing breakdown)", lm_rows)):
-        if not phase_rows:
-            continue
-        names = list(dict.fromkeys(ph for *_, r in phase_rows for ph in r["phases"]))
-        print(f"\n{title}: seconds averaged over ranks, of the median run")
-        print_table(["beads", "skin", "ranks", "loop s", *names],
-                    [[b, f"{s:g}", R, f"{r['loop_s']:.3f}",
-                      *(f"{r['phases'][ph]:.3f}" if ph in r["phases"] else "-" for ph in names)]
-                     for b, s, R, r in phase_rows])
-
+    runs, failed = interleave(a, cases, codes, ranks, work)
+    csv_rows = report(a, cases, codes, ranks[0], runs)
     path = Path(a.out) / "bench_dpd.csv"
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in csv_rows for k in r)))
