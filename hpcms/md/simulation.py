@@ -131,7 +131,9 @@ class Simulation:
         if rebuild:
             with t("neighbor"):
                 s.reneighbor(step)
-                if s.comm.allreduce(s.n_local, op=MPI.SUM) != s.n_global:
+                total = np.zeros(1, dtype=np.int64)
+                s.comm.Allreduce(np.array([s.n_local], dtype=np.int64), total, op=MPI.SUM)
+                if total[0] != s.n_global:
                     raise RunError(step, "particles were lost in migration")
         else:
             with t("comm"):

@@ -181,9 +181,11 @@ class Halo:
         """Copy a per-particle array (n_local + n_ghost, k) from owners to ghosts, unshifted."""
         comm = self.comm
         for k, st in enumerate(self.stages):
-            send = take(a_all, st.send_index)
             recv = a_all[st.recv_start: st.recv_start + st.recv_count]
-            self._exchange(comm, send, recv, st, k)
+            if st.dest == comm.rank and st.source == comm.rank:
+                take(a_all, st.send_index, out=recv)  # sources precede the ghosts they feed
+            else:
+                self._exchange(comm, take(a_all, st.send_index), recv, st, k)
 
     @staticmethod
     def _exchange(comm, send, recv, st, k):

@@ -10,12 +10,16 @@ from mpi4py import MPI
 from ._rows_kernels import take_rows
 
 
-def take(a, rows, b=None):
+def take(a, rows, b=None, out=None):
     """a[rows] for a per-particle array a (any row shape) and integer rows;
-    with b, the rows of a and b stacked (rows >= len(a) are b's)."""
+    with b, the rows of a and b stacked (rows >= len(a) are b's).  Written
+    to `out` (C-contiguous, not overlapping the rows read) when given."""
     if b is None:
         b = a[:0]
-    out = np.empty((len(rows),) + a.shape[1:], dtype=a.dtype)
+    if out is None:
+        out = np.empty((len(rows),) + a.shape[1:], dtype=a.dtype)
+    elif not out.flags.c_contiguous:
+        raise ValueError("take: out must be C-contiguous")
     if len(rows):
         width = row_size(a)
         take_rows(a.reshape(len(a), width), b.reshape(len(b), width), rows,
