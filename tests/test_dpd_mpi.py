@@ -13,6 +13,8 @@ from mpi4py import MPI
 
 from dpd_decks import BLEND, LJ_TSTAT, SURFACTANT, SURFACTANT_EXCLUDED, WATER, table
 from hpcms.config.deck import deck_from_table
+from hpcms.parallel.box import Box
+from hpcms.particles.system import ParticleSystem
 from hpcms.run import build_simulation, prepare
 from test_determinism import assert_same
 from test_restart import assert_same as assert_same_restart
@@ -121,3 +123,52 @@ def test_dpd_restart_on_another_rank_count(base, first, second, mpi_tmp_path):
 @pytest.mark.parametrize("first,second", [(2, 4), (4, 3)])
 def test_dpd_restart_on_more_or_fewer_ranks(first, second, mpi_tmp_path):
     restart_case(WATER, first, second, mpi_tmp_path)
+
+
+def _oriented_pairs(s):
+    """[(id_i, id_j, image of j)] of every row of a system's list: a pair of
+    owned particles in both orientations, an owned-ghost pair as listed."""
+    nl, n = s.neighbors, s.n_local
+    images = np.concatenate([np.zeros((n, 3), np.int64), s.halo.images])
+    out = []
+    for i in range(n):
+        for j in nl.index[nl.start[i]:nl.start[i + 1]]:
+            out.append((int(s.ids[i]), int(s.ids[j]), tuple(int(c) for c in images[j])))
+            if j < n:
+                out.append((int(s.ids[j]), int(s.ids[i]), (0, 0, 0)))
+    return out
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("cell", [np.diag([9.0, 7.5, 8.0]),
+                                  [[9.0, 0, 0], [1.7, 7.5, 0], [-1.1, 0.8, 8.0]]],
+                         ids=["orthogonal", "triclinic"])
+def test_half_list_on_any_rank_count_holds_every_pair_once(cell):
+    """The DPD half list, decomposed: together the ranks list every pair of the
+    serial full list exactly once per orientation (no pair lost at a rank
+    boundary, a periodic boundary or a bin edge)."""
+    world = MPI.COMM_WORLD
+    cell = np.asarray(cell, dtype=float).T
+    n = 1600
+    x = np.random.default_rng(17).random((n, 3)) @ cell.T
+    zeros, ids, types = np.zeros((n, 3)), np.arange(n), np.zeros(n, np.int32)
+    full = ParticleSystem(MPI.COMM_SELF, Box(cell), np.ones(1), 1.0, 0.45)
+    full.scatter(x, zeros, ids, types)
+    half = ParticleSystem(world, Box(cell), np.ones(1), 1.0, 0.45, half_list=True)
+    mine = world.rank == 0
+    half.scatter(x if mine else zeros[:0], zeros if mine else zeros[:0], ids if mine else ids[:0],
+                 types if mine else types[:0])
+    listed = [p for part in world.allgather(_oriented_pairs(half)) for p in part]
+    wanted = [(int(full.ids[i]), int(full.ids[j]), tuple(int(c) for c in img))
+              for i, j, img in _full_rows(full)]
+    assert len(listed) == len(set(listed))
+    assert sorted(listed) == sorted(wanted)
+    full.free()
+    half.free()
+
+
+def _full_rows(s):
+    """(i, j, image of j) of every row entry of a full list."""
+    nl, n = s.neighbors, s.n_local
+    images = np.concatenate([np.zeros((n, 3), np.int64), s.halo.images])
+    return [(i, j, images[j]) for i in range(n) for j in nl.index[nl.start[i]:nl.start[i + 1]]]
