@@ -9,8 +9,9 @@ import numba
 def rdf_histogram(x, types, n_local, nbr_start, nbr_index, half, n_types, r_max, n_bins, hist):
     """hist[t_i, t_j, bin] += 1 for each owned i and neighbour j with r < r_max.
 
-    An unordered pair of owned particles counts in both (t_i, t_j) and
-    (t_j, t_i): a full list holds it in both rows, a half list (`half`) once.
+    An unordered pair counts in both (t_i, t_j) and (t_j, t_i): a full list
+    holds it in both rows (of the ranks that own i and j), a half list
+    (`half`) once over all ranks.
     hist: (n_types, n_types, n_bins) int64.
     """
     width = r_max / n_bins
@@ -25,7 +26,7 @@ def rdf_histogram(x, types, n_local, nbr_start, nbr_index, half, n_types, r_max,
             if r < r_max:
                 b = min(int(r / width), n_bins - 1)
                 hist[ti, types[j], b] += 1
-                if half and j < n_local:
+                if half:
                     hist[types[j], ti, b] += 1
 
 

@@ -16,9 +16,10 @@ Sums are exact: each pair term is rounded once to an integer multiple of
 ``1 / FIXED_SCALE`` (about 1e-12) and the integers are added, so a particle's force does
 not depend on the order of its terms.  That frees the list from the
 decomposition-independent row order of the other styles: DPD runs on a half
-list (each owned pair once, Newton's third law) and stays bitwise identical
-on any number of ranks; on a full list (the dpd/tstat overlay, sharing the
-list of another style) every row adds only its own particle's terms.
+list (each pair once over all ranks, Newton's third law; the sums of ghost
+rows go back to their owners) and stays bitwise identical on any number of
+ranks; on a full list (the dpd/tstat overlay, sharing the list of another
+style) every row adds only its own particle's terms.
 
 The forces take three passes, so that the random numbers, the costly part,
 are drawn in a loop that compiles to SIMD code:
@@ -148,11 +149,12 @@ def pair_normals(n, c0, c1, c3, c2, k0, k1, u, theta):
 @kernel
 def dpd_fixed_sums(x, n_local, row_end, pj, fcd, frand, theta, half, acc):
     """Pass 3: acc[i] += round(d (fcd[t] + frand[t] theta[t]) FIXED_SCALE) over row i's
-    kept entries t; with a half list (`half`) also acc[j] -= the same for an
-    owned j.  Integer sums: the result does not depend on the order of the
-    terms, so neither on the list's nor on the decomposition's.  acc:
-    (n_local, 3) int64, zeroed by the caller.  Returns -1, or the first entry
-    whose term is not finite or beyond FIXED_LIMIT.
+    kept entries t; with a half list (`half`) also acc[j] -= the same, ghosts
+    j included (their sums go back to their owners).  Integer sums: the
+    result does not depend on the order of the terms, so neither on the
+    list's nor on the decomposition's.  acc: (n_total, 3) int64 (a full
+    list: n_local rows will do), zeroed by the caller.  Returns -1, or the
+    first entry whose term is not finite or beyond FIXED_LIMIT.
     """
     t = 0
     for i in range(n_local):
@@ -170,7 +172,7 @@ def dpd_fixed_sums(x, n_local, row_end, pj, fcd, frand, theta, half, acc):
             ax += qx
             ay += qy
             az += qz
-            if half and j < n_local:
+            if half:
                 acc[j, 0] -= qx
                 acc[j, 1] -= qy
                 acc[j, 2] -= qz
@@ -196,8 +198,9 @@ def dpd_energy_virial(x, ids, types, n_local, nbr_start, nbr_index, half, a, cut
 
     ``e_ij = a rc w^2 / 2``; particle i gets 1/2 e_ij and 1/2 d (x) F^C_ij
     (xx, yy, zz, xy, xz, yz) of each pair, both rounded to multiples of
-    1 / FIXED_SCALE into acc[i] (n_local, 7) int64 (energy, then the virial),
-    and with a half list (`half`) an owned j gets the same.  Excluded pairs
+    1 / FIXED_SCALE into acc[i] (energy, then the virial), and with a half
+    list (`half`) j gets the same, ghosts included (acc (n_total, 7) int64;
+    a full list: n_local rows will do).  Excluded pairs
     (see `dpd_pair_terms`) add nothing.  The dissipative and random forces
     have zero mean virial in equilibrium (Groot & Warren 1997 compute the
     pressure from the conservative force), so they are left out of the
@@ -229,7 +232,7 @@ def dpd_energy_virial(x, ids, types, n_local, nbr_start, nbr_index, half, a, cut
                 q[6] = np.int64(np.rint(dy * dz * half_f))
                 for c in range(7):
                     acc[i, c] += q[c]
-                if half and j < n_local:
+                if half:
                     for c in range(7):
                         acc[j, c] += q[c]
 

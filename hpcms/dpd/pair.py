@@ -92,22 +92,23 @@ class PairForces:
         self.c0, self.c1, self.c3 = (np.empty(capacity, np.uint32) for _ in range(3))
         self._capacity = capacity
 
-    def _resize(self, n_local, n_entries):
+    def _resize(self, n_local, n_rows, n_entries):
         if n_entries > self._capacity:
             self._allocate(max(n_entries, int(1.25 * self._capacity)))
         if len(self.row_end) < n_local:
             self.row_end = np.empty(n_local, np.int64)
-        if len(self.acc) != n_local:
-            self.acc = np.empty((n_local, 3), np.int64)
+        if len(self.acc) != n_rows:
+            self.acc = np.empty((n_rows, 3), np.int64)
 
     def __call__(self, x, v, ids, types, n_local, nbr_start, nbr_index, half, a, gamma, sigma,
-                 cutsq, rcinv, seed, step, dt, excl_start, excl_partner, f):
+                 cutsq, rcinv, seed, step, dt, excl_start, excl_partner, f, reverse=None):
         """f[:n_local] = the DPD pair forces (a = 0: the thermostat alone) of a
-        half list (`half`) or a full one.
+        half list (`half`; `reverse` adds the ghosts' sums into their owners',
+        `Halo.reverse`) or a full one.
 
         Raises RunError naming the pair when a term is not finite or too large.
         """
-        self._resize(n_local, int(nbr_start[n_local]))
+        self._resize(n_local, len(x) if half else n_local, int(nbr_start[n_local]))
         kept = kernels.dpd_pair_select(x, types, n_local, nbr_start, nbr_index, cutsq,
                                        self.row_end, self.pj)
         kernels.dpd_pair_terms(x, v, ids, types, n_local, self.row_end, self.pj, a, gamma, sigma,
@@ -126,15 +127,20 @@ class PairForces:
                                  f"{int(ids[self.pj[bad]])} is not finite or above "
                                  f"{kernels.FIXED_LIMIT / kernels.FIXED_SCALE:.3g} "
                                  "(overlapping beads or a blown-up run: reduce dt)")
-        kernels.from_fixed(self.acc, f[:n_local])
+        if half:
+            reverse(self.acc)
+        kernels.from_fixed(self.acc[:n_local], f[:n_local])
 
 
 NO_EXCLUSIONS = np.empty(0, np.int64)
 
 
-def check_velocity_args(style, v, ids, dt, step):
+def check_velocity_args(style, v, ids, dt, step, half=False, reverse=None):
     if v is None or ids is None or dt is None:
         raise ValueError(f"{style}: compute needs v, ids and dt (a velocity-dependent style)")
+    if half and reverse is None:
+        raise ValueError(f"{style}: a half list needs reverse (the halo's, which returns "
+                         "the ghosts' force sums to their owners)")
     if not 0 <= step < 2 ** 32:
         raise ValueError(f"{style}: step {step} outside [0, 2**32)")
 
@@ -237,26 +243,29 @@ class DPD:
         return pair
 
     def compute(self, x, types, n_local, nbr_start, nbr_index, f, energy=None, virial=None, *,
-                v=None, ids=None, step=0, dt=None, seed=0, half=False):
+                v=None, ids=None, step=0, dt=None, seed=0, half=False, reverse=None):
         """See `hpcms.md.pair.PairForce.compute`; also needs (keywords) ``v`` and
         ``ids`` of owned + ghost particles, ``step``, ``dt`` and ``seed``;
-        ``half``: the list is a half list (`half_list`).
+        ``half``: the list is a half list (`half_list`), and then ``reverse``
+        (`Halo.reverse`, collective) returns the ghosts' sums to their owners.
 
         ``energy`` and ``virial`` are the conservative part only.
         """
         if (energy is None) != (virial is None):
             raise ValueError("pass energy and virial together, or neither")
-        check_velocity_args("dpd", v, ids, dt, step)
+        check_velocity_args("dpd", v, ids, dt, step, half, reverse)
         self._forces(x, v, ids, types, n_local, nbr_start, nbr_index, half, self.a,
                      self.gamma, self.sigma, self.cutsq, self.rcinv, seed, step, dt,
-                     self._excl_start, self._excl_partner, f)
+                     self._excl_start, self._excl_partner, f, reverse)
         if energy is not None:
-            acc = np.zeros((n_local, 7), np.int64)
+            acc = np.zeros((len(x) if half else n_local, 7), np.int64)
             kernels.dpd_energy_virial(x, ids, types, n_local, nbr_start, nbr_index, half, self.a,
                                       self.cutsq, self.cutoff, self.rcinv, self._excl_start,
                                       self._excl_partner, acc)
-            kernels.from_fixed(acc[:, :1], energy[:n_local, None])
-            kernels.from_fixed(acc[:, 1:], virial[:n_local])
+            if half:
+                reverse(acc)
+            kernels.from_fixed(acc[:n_local, :1], energy[:n_local, None])
+            kernels.from_fixed(acc[:n_local, 1:], virial[:n_local])
 
     def tail_energy(self, counts, volume):
         return 0.0

@@ -99,7 +99,7 @@ class WithDPDThermostat:
         self.chi_keys = []
 
     def compute(self, x, types, n_local, nbr_start, nbr_index, f, energy=None, virial=None, *,
-                v=None, ids=None, step=0, dt=None, seed=0, half=False):
+                v=None, ids=None, step=0, dt=None, seed=0, half=False, reverse=None):
         """The base style's forces (energy, virial) plus the thermostat's forces.
 
         See `hpcms.md.pair.PairForce.compute`; also needs (keywords) ``v`` and

@@ -76,7 +76,7 @@ class Simulation:
             with self.timers("comm"):
                 v_all = s.with_ghosts(v)
             extra = dict(v=v_all, ids=s.ids, step=self.step if step is None else step,
-                         dt=self.dt, seed=self.seed, half=nl.half)
+                         dt=self.dt, seed=self.seed, half=nl.half, reverse=s.halo.reverse)
         if with_energy:
             if len(self.energy) != s.n_local:
                 self.energy = np.empty(s.n_local)

@@ -47,24 +47,27 @@ def select_rows(rows, start, stop, column, bound, below, out):
 
 @numba.njit(cache=True, error_model="numpy")
 def fill_records(x, s, ids, types, rows, s_out):
-    """Ghost records of the owned particles: rows[i] = (s, x, image 0, id, type)
+    """Ghost records of the owned particles: rows[i] = (s, x, image 0, id, type, s)
     (the columns of `hpcms.parallel.halo`), and s_out[i] = s[i]."""
     for i in range(x.shape[0]):
         for d in range(3):
             rows[i, d] = s[i, d]
             rows[i, 3 + d] = x[i, d]
             rows[i, 6 + d] = 0.0
+            rows[i, 11 + d] = s[i, d]
             s_out[i, d] = s[i, d]
         rows[i, 9] = ids[i]
         rows[i, 10] = types[i]
 
 
 @numba.njit(cache=True, error_model="numpy")
-def split_records(rows, base, images, ids, types):
-    """The columns of ghost records: positions, images, ids and types."""
+def split_records(rows, base, images, ids, types, owner_s):
+    """The columns of ghost records: positions, images, ids, types and the
+    owners' fractional coordinates."""
     for g in range(rows.shape[0]):
         for d in range(3):
             base[g, d] = rows[g, 3 + d]
             images[g, d] = np.int64(rows[g, 6 + d])
+            owner_s[g, d] = rows[g, 11 + d]
         ids[g] = np.int64(rows[g, 9])
         types[g] = np.int32(rows[g, 10])

@@ -16,3 +16,12 @@ def take_rows(a, b, rows, out):
         else:
             for c in range(a.shape[1]):
                 out[k, c] = b[r - n_a, c]
+
+
+@numba.njit(cache=True)
+def add_rows(a, rows, b):
+    """a[rows[k]] += b[k] for 2-D arrays of one width."""
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        for c in range(a.shape[1]):
+            a[r, c] += b[k, c]

@@ -20,10 +20,13 @@ import math
 import numpy as np
 
 from . import _halo_kernels as kernels
-from .rows import row_size, send_rows, take
+from .rows import add_rows, row_size, send_rows, take
 
-# Columns of a ghost record sent at build time.
-_S, _X, _IMG, _ID, _TYPE, _WIDTH = slice(0, 3), slice(3, 6), slice(6, 9), 9, 10, 11
+# Columns of a ghost record sent at build time: fractional coordinates of the
+# image (shifted by whole box lengths), the owner's position, the image, id,
+# type, and the owner's own fractional coordinates.
+_S, _X, _IMG, _ID, _TYPE, _S0, _WIDTH = (slice(0, 3), slice(3, 6), slice(6, 9), 9, 10,
+                                          slice(11, 14), 14)
 
 
 def _sendrecv(comm, send, dest, source, recv_shape_tail, tag):
@@ -100,7 +103,9 @@ class Halo:
     def build(self, x, s, ids, types):
         """Create the ghosts of owned particles (x, s, ids, types of length n_local).
 
-        Returns (ghost_ids, ghost_types, ghost_s) and keeps the pattern.
+        Returns (ghost_ids, ghost_types, owner_s): owner_s are the fractional
+        coordinates the owners gave (unshifted; `images` says which image each
+        ghost is).  Keeps the pattern.
         """
         dom, comm = self.domain, self.comm
         n_local = len(x)
@@ -147,11 +152,12 @@ class Halo:
         self.images = np.empty((n_ghost, 3), dtype=np.int64)
         ghost_ids = np.empty(n_ghost, dtype=np.int64)
         ghost_types = np.empty(n_ghost, dtype=np.int32)
+        owner_s = np.empty((n_ghost, 3))
         kernels.split_records(slots.rows[n_local: slots.n], self.base, self.images, ghost_ids,
-                              ghost_types)
+                              ghost_types, owner_s)
         self.shift = np.empty_like(self.base)
         kernels.shift_vectors(self.images, dom.box.cell, self.shift)
-        return ghost_ids, ghost_types, slots.s[n_local: slots.n].copy()
+        return ghost_ids, ghost_types, owner_s
 
     @property
     def n_ghost(self):
@@ -186,6 +192,23 @@ class Halo:
                 take(a_all, st.send_index, out=recv)  # sources precede the ghosts they feed
             else:
                 self._exchange(comm, take(a_all, st.send_index), recv, st, k)
+
+    def reverse(self, a_all):
+        """Add each ghost row of a per-particle array (n_local + n_ghost, k) into
+        its owner's row: `forward` run backwards, stages in reverse order so
+        that ghosts of ghosts pass their sums on.  Meant for integer sums
+        (exact in any order).  Collective."""
+        comm = self.comm
+        for k in reversed(range(len(self.stages))):
+            st = self.stages[k]
+            sums = a_all[st.recv_start: st.recv_start + st.recv_count]
+            if st.dest == comm.rank and st.source == comm.rank:
+                add_rows(a_all, st.send_index, sums)  # the rows added to precede `sums`
+                continue
+            got = np.empty((len(st.send_index),) + a_all.shape[1:], dtype=a_all.dtype)
+            comm.Sendrecv(np.ascontiguousarray(sums), dest=st.source, sendtag=300 + k,
+                          recvbuf=got, source=st.dest, recvtag=300 + k)
+            add_rows(a_all, st.send_index, got)
 
     @staticmethod
     def _exchange(comm, send, recv, st, k):

@@ -7,6 +7,7 @@ import math
 import numpy as np
 from mpi4py import MPI
 
+from ._rows_kernels import add_rows as _add_rows
 from ._rows_kernels import take_rows
 
 
@@ -25,6 +26,13 @@ def take(a, rows, b=None, out=None):
         take_rows(a.reshape(len(a), width), b.reshape(len(b), width), rows,
                   out.reshape(len(rows), width))
     return out
+
+
+def add_rows(a, rows, b):
+    """a[rows] += b for a per-particle array a (rows distinct, not overlapping b)."""
+    if len(rows):
+        width = row_size(a)
+        _add_rows(a.reshape(len(a), width), rows, b.reshape(len(b), width))
 
 
 def row_size(a):

@@ -5,17 +5,23 @@ import numpy as np
 
 
 @numba.njit(cache=True, error_model="numpy")
-def bin_index(s, per_unit, first, nbins, out):
-    """Linear local bin of each fractional position.
+def bin_index(s, images, per_unit, first, nbins, out):
+    """Linear local bin of each fractional position, or of a periodic image.
 
     Bins are global: bin g along axis d holds s_d in [g, g+1) / per_unit[d],
     the same on every rank; this rank's bins start at global bin first[d]
-    and there are nbins[d] of them (positions beyond are clamped).
+    and there are nbins[d] of them (positions beyond are clamped).  With
+    images (n, 3) (else (0, 3)), slot i is image images[i] of a particle at
+    s[i]: its bin is the particle's shifted by whole boxes, in integers, so
+    that every rank bins an image exactly as its owner's bin implies.
     """
+    shifted = images.shape[0] > 0
     for i in range(s.shape[0]):
         b = 0
         for d in range(3):
             k = int(np.floor(s[i, d] * per_unit[d])) - first[d]
+            if shifted:
+                k += images[i, d] * int(per_unit[d])
             k = min(max(k, 0), nbins[d] - 1)
             b = b * nbins[d] + k
         out[i] = b
@@ -187,24 +193,31 @@ def half_stencil(reach, widths, per_unit, cutoff_sq):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, cutoff_sq,
+def build_half_list(x, s, ids, bins, n_local, per_unit, first, nbins, reach, widths, cutoff_sq,
                     start, index):
-    """Half Verlet list of the owned particles: every pair of owned particles
-    once, every owned-ghost pair in the owned particle's row.
+    """Half Verlet list: every pair within the cutoff once over all ranks
+    (Newton's third law across ghosts too).
 
-    Arguments as `build_full_list`, without the key order: rows come out in
-    stencil order, which depends on the decomposition, so only styles that
-    sum their pair terms exactly (in fixed point, see `hpcms.dpd._kernels`)
-    may use this list.  Each bin holds its owned slots first, then its ghosts.
-    Bins after the particle's own bin in linear order contribute every slot,
-    bins before it their ghosts only, its own bin the owned slots after it
-    and its ghosts: each owned pair is seen from the particle in the lower
-    bin (or lower position) only.  The bins searched come from
-    `half_stencil` for the particle's sub-cell.  Returns the number of pairs,
-    or -1 when `index` is too small.
+    Arguments as `build_full_list`, plus ids (n_total,) global ids, without
+    the key order.  A pair sits in the row of the slot that comes first by
+    (bin in (x, y, z) order, then, in one bin, owned slots in slot order
+    before ghosts, ghosts by id): an owned particle's row holds the slots of
+    the later bins of its stencil, the owned slots after it in its own bin
+    and the ghosts of its own bin with a larger id.  A pair whose first slot
+    is a ghost is listed by the rank that owns that ghost's particle, where
+    the other slot is its image; the ghosts' forces go back to their owners
+    (`Halo.reverse`).  The rule agrees between the two images of a pair, on
+    any decomposition, because a ghost's bin is its owner's shifted by whole
+    boxes in integers (`bin_index` with images).  Rows come out in stencil
+    order, which depends on the decomposition, so only styles that sum their
+    pair terms exactly (in fixed point, see `hpcms.dpd._kernels`) may use
+    this list.  The bins searched come from `half_stencil` for the
+    particle's sub-cell.  Returns the number of pairs, or -1 when `index` is
+    too small.
     """
     n_total = x.shape[0]
     n_bins = nbins[0] * nbins[1] * nbins[2]
+    # Counting sort by bin, each bin's owned slots first, then its ghosts.
     bin_start = np.zeros(n_bins + 1, dtype=np.int64)
     ghost_start = np.zeros(n_bins, dtype=np.int64)
     for j in range(n_total):
@@ -214,26 +227,11 @@ def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, 
     for b in range(n_bins):
         ghost_start[b] += bin_start[b]
         bin_start[b + 1] += bin_start[b]
-    # near[b]: some bin within the reach of b holds ghosts; only then are the
-    # ghost parts of the earlier bins searched.
-    near = np.zeros(n_bins, dtype=np.bool_)
-    for b in range(n_bins):
-        near[b] = ghost_start[b] < bin_start[b + 1]
-    for axis in range(3):
-        stride = 1
-        for d in range(axis + 1, 3):
-            stride *= nbins[d]
-        spread = np.zeros(n_bins, dtype=np.bool_)
-        for b in range(n_bins):
-            if near[b]:
-                k = (b // stride) % nbins[axis]
-                for m in range(max(k - reach[axis], 0), min(k + reach[axis] + 1, nbins[axis])):
-                    spread[b + (m - k) * stride] = True
-        near = spread
     fill = bin_start[:-1].copy()
     slot = np.empty(n_total, dtype=np.int32)
     pos = np.empty(n_local, dtype=np.int64)
     xc = np.empty((n_total, 3))
+    idc = np.empty(n_total, dtype=np.int64)
     for j in range(n_total):
         p = fill[bins[j]]
         fill[bins[j]] += 1
@@ -243,9 +241,10 @@ def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, 
         xc[p, 0] = x[j, 0]
         xc[p, 1] = x[j, 1]
         xc[p, 2] = x[j, 2]
+        idc[p] = ids[j]
     runs, count = half_stencil(reach, widths, per_unit, cutoff_sq)
-    # The runs come by column, (dx, dy) ascending: those before own_run[k] lie
-    # in earlier columns, searched only by particles near ghosts.
+    # The runs come by column, (dx, dy) ascending: from own_run[k] on they
+    # lie in the own column or later ones.
     own_run = np.zeros(len(count), dtype=np.int64)
     for k in range(len(count)):
         while own_run[k] < count[k] and (runs[k, own_run[k], 0] < 0 or (
@@ -264,40 +263,39 @@ def build_half_list(x, s, bins, n_local, per_unit, first, nbins, reach, widths, 
             u = s[i, d] * per_unit[d] - first[d] - bd
             k = k * SUB + min(max(int(u * SUB), 0), SUB - 1)
         xi0, xi1, xi2 = x[i, 0], x[i, 1], x[i, 2]
-        ghosts = near[b]
-        for m in range(0 if ghosts else own_run[k], count[k]):
-            dx, dy = runs[k, m, 0], runs[k, m, 1]
-            later = dx > 0 or (dx == 0 and dy > 0)
-            own = dx == 0 and dy == 0
-            cx, cy = bx + dx, by + dy
+        idi = ids[i]
+        for m in range(own_run[k], count[k]):
+            cx, cy = bx + runs[k, m, 0], by + runs[k, m, 1]
             if cx < 0 or cx >= nbins[0] or cy < 0 or cy >= nbins[1]:
                 continue
-            z0 = max(bz + runs[k, m, 2], 0)
             z1 = min(bz + runs[k, m, 3], nbins[2] - 1)
             c = (cx * nbins[1] + cy) * nbins[2]
-            if ghosts and not later:
-                # Ghost parts of the bins before the own bin: all of an
-                # earlier column, those below the own bin in its column.
-                z_end = min(bz, z1 + 1) if own else z1 + 1
-                for z in range(z0, z_end):
-                    p0 = ghost_start[c + z]
-                    p1 = bin_start[c + z + 1]
-                    if n + (p1 - p0) > capacity:
-                        return -1
-                    for p in range(p0, p1):
-                        d0 = xc[p, 0] - xi0
-                        d1 = xc[p, 1] - xi1
-                        d2 = xc[p, 2] - xi2
-                        index[n] = slot[p]
-                        n += np.int64(d0 * d0 + d1 * d1 + d2 * d2 < cutoff_sq)
-            # Then one contiguous run: a later column whole, the own column
-            # from just after the particle.
-            if later:
-                p0 = bin_start[c + z0]
-            elif own:
-                p0 = pos[i] + 1 if bz >= z0 else bin_start[c + z0]
+            if cx == bx and cy == by:
+                # The own bin's ghosts with a larger id, then (below) the
+                # owned slots after the particle and the later bins.
+                p0 = ghost_start[c + bz]
+                p1 = bin_start[c + bz + 1]
+                if n + (p1 - p0) > capacity:
+                    return -1
+                for p in range(p0, p1):
+                    d0 = xc[p, 0] - xi0
+                    d1 = xc[p, 1] - xi1
+                    d2 = xc[p, 2] - xi2
+                    index[n] = slot[p]
+                    n += np.int64((d0 * d0 + d1 * d1 + d2 * d2 < cutoff_sq) & (idc[p] > idi))
+                p0 = pos[i] + 1
+                p1 = ghost_start[c + bz]
+                if n + (p1 - p0) > capacity:
+                    return -1
+                for p in range(p0, p1):
+                    d0 = xc[p, 0] - xi0
+                    d1 = xc[p, 1] - xi1
+                    d2 = xc[p, 2] - xi2
+                    index[n] = slot[p]
+                    n += np.int64(d0 * d0 + d1 * d1 + d2 * d2 < cutoff_sq)
+                p0 = bin_start[c + bz + 1]
             else:
-                continue
+                p0 = bin_start[c + max(bz + runs[k, m, 2], 0)]
             p1 = bin_start[c + z1 + 1]
             if p1 <= p0:
                 continue

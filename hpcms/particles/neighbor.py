@@ -4,10 +4,11 @@ The list is full (each pair in both rows) and every row comes out in an
 order that does not depend on the decomposition (bins aligned to the whole
 box, each filled in global key order), so that a particle's force is summed
 in the same order whichever rank holds it.  A half list (`half=True`: each
-owned pair once, owned-ghost pairs in the owned particle's row) has rows in
-no such order; it serves styles whose sums are exact in any order (DPD's
-fixed-point forces).  Sizing is separate from updating: the build reports
-overflow and is retried with a larger buffer.
+pair once over all ranks, owned-ghost pairs included, the ghosts' force
+sums going back to their owners through `Halo.reverse`) has rows in no such
+order; it serves styles whose sums are exact in any order (DPD's fixed-point
+forces).  Sizing is separate from updating: the build reports overflow and
+is retried with a larger buffer.
 """
 
 from __future__ import annotations
@@ -55,12 +56,14 @@ class NeighborList:
     def list_cutoff(self):
         return self.cutoff + self.skin
 
-    def bins(self, box, lo, hi, s):
+    def bins(self, box, lo, hi, s, images=None):
         """Binning of fractional positions over this rank's region plus halo.
 
         Bins are aligned to the whole box (the same grid on every rank) and
         at least 1/`reach` of the list cutoff wide, so a stencil of
-        `reach` bins each way covers every pair.  Returns a `Bins`.
+        `reach` bins each way covers every pair.  `images` (n, 3): the slots
+        are these periodic images of particles at s (ghosts; see
+        `_neighbor_kernels.bin_index`).  Returns a `Bins`.
         """
         delta = box.fractional_cutoff(self.list_cutoff)
         per_unit = np.maximum(1, np.floor(self.reach / delta)).astype(np.int64)
@@ -68,13 +71,15 @@ class NeighborList:
         last = np.floor((hi + delta) * per_unit).astype(np.int64) + 1
         nbins = last - first + 1
         out = np.empty(len(s), dtype=np.int64)
-        kernels.bin_index(s, per_unit.astype(np.float64), first, nbins, out)
+        images = np.zeros((0, 3), dtype=np.int64) if images is None else images
+        kernels.bin_index(s, images, per_unit.astype(np.float64), first, nbins, out)
         widths = np.diag(box.cell).copy() if box.is_orthogonal else np.zeros(3)
         return Bins(out, s, per_unit.astype(np.float64), first, nbins, widths)
 
-    def build(self, x, bins, n_local, keys):
+    def build(self, x, bins, n_local, keys, ids=None):
         """Rebuild from positions x (owned first, then ghosts), their Bins and
-        slot keys (a callable giving them; a half list needs none)."""
+        slot keys (a callable giving them; a half list needs none, it needs
+        `ids`, the global ids of the slots)."""
         if len(self.index) < 16 * max(n_local, 1):
             self.index = np.empty(100 * max(n_local, 1), dtype=np.int32)
         self.start = np.empty(n_local + 1, dtype=np.int64)
@@ -82,7 +87,7 @@ class NeighborList:
         order = None if self.half else np.argsort(keys())
         while True:
             if self.half:
-                n = kernels.build_half_list(x, bins.s, bins.index, n_local, bins.per_unit,
+                n = kernels.build_half_list(x, bins.s, ids, bins.index, n_local, bins.per_unit,
                                             bins.first, bins.nbins, reach, bins.widths,
                                             self.list_cutoff ** 2, self.start, self.index)
             else:

@@ -104,7 +104,7 @@ class ParticleSystem:
         carried = [take(a, rows, b) for a, b in zip(carried, arrived)]
         x, s, v, ids, types, image = carried[:6]
         f = carried[6] if carry_forces else None
-        ghost_ids, ghost_types, ghost_s = self.halo.build(x, s, ids, types)
+        ghost_ids, ghost_types, owner_s = self.halo.build(x, s, ids, types)
         self.n_local = n
         self.x = np.empty((n + len(ghost_ids), 3))
         self.x[:n] = x
@@ -118,14 +118,15 @@ class ParticleSystem:
             self.f = f
         elif len(self.f) != n:
             self.f = np.zeros((n, 3))
-        # Owned slots keep their bins (sorted above); ghosts are binned here.
-        ghost_grid = nl.bins(self.box, lo, hi, ghost_s)
+        # Owned slots keep their bins (sorted above); ghosts are binned here,
+        # each as its owner's bin shifted by whole boxes.
+        ghost_grid = nl.bins(self.box, lo, hi, owner_s, self.halo.images)
         all_bins = dataclasses.replace(ghost_grid, s=s,
                                        index=np.concatenate([where[order], ghost_grid.index]))
         def keys():
             images = np.concatenate([np.zeros((n, 3), dtype=np.int64), self.halo.images])
             return slot_keys(self.ids, images)
-        nl.build(self.x, all_bins, n, keys)
+        nl.build(self.x, all_bins, n, keys, self.ids)
         self.x_ref = self.x[:n].copy()
         self.last_build = step
 
