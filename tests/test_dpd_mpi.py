@@ -13,6 +13,7 @@ from mpi4py import MPI
 
 from dpd_decks import BLEND, LJ_TSTAT, SURFACTANT, SURFACTANT_EXCLUDED, WATER, table
 from hpcms.config.deck import deck_from_table
+from hpcms.dpd.pair import DPD
 from hpcms.parallel.box import Box
 from hpcms.particles.system import ParticleSystem
 from hpcms.run import build_simulation, prepare
@@ -172,3 +173,39 @@ def _full_rows(s):
     nl, n = s.neighbors, s.n_local
     images = np.concatenate([np.zeros((n, 3), np.int64), s.halo.images])
     return [(i, j, images[j]) for i in range(n) for j in nl.index[nl.start[i]:nl.start[i + 1]]]
+
+
+@pytest.mark.mpi
+def test_dpd_forces_of_thin_slabs_equal_the_serial_bytes():
+    """Ranks stacked along x in a box 5 wide: on 4 ranks a slab is thinner than
+    the list cutoff, so ghosts come two hops away and ghosts of ghosts pass
+    their force sums back through `Halo.reverse`; the forces equal the serial
+    ones byte for byte."""
+    world = MPI.COMM_WORLD
+    cell = np.diag([5.0, 4.6, 4.8])
+    n = 330
+    x = np.random.default_rng(5).random((n, 3)) @ cell.T
+    v = np.random.default_rng(6).normal(size=(n, 3))
+    ids, types = np.arange(n), np.zeros(n, np.int32)
+    pair = DPD(np.full((1, 1), 25.0), np.full((1, 1), 4.5), np.ones((1, 1)), 1.0)
+
+    def forces(comm, grid, mine):
+        s = ParticleSystem(comm, Box(cell), np.ones(1), 1.0, 0.45, half_list=True, grid=grid)
+        k = slice(None) if mine else slice(0)
+        s.scatter(x[k], v[k], ids[k], types[k])
+        nl, m = s.neighbors, s.n_local
+        f = np.empty((m, 3))
+        pair.compute(s.x, s.types, m, nl.start, nl.index, f, v=s.with_ghosts(s.v), ids=s.ids,
+                     step=3, dt=0.04, seed=2, half=True, reverse=s.halo.reverse)
+        hops = s.halo.hops[0]
+        out = s.gather(f)
+        s.free()
+        return out, hops
+
+    got, hops = forces(world, (world.size, 1, 1), world.rank == 0)
+    if world.size == 4:
+        assert hops == 2
+    if world.rank == 0:
+        ref, _ = forces(MPI.COMM_SELF, (1, 1, 1), True)
+        assert got[1].tobytes() == ref[1].tobytes()
+        assert np.abs(got[1]).max() > 10.0
