@@ -283,29 +283,30 @@ def build_half_list(x, s, ids, bins, n_local, per_unit, first, nbins, reach, wid
                     d2 = xc[p, 2] - xi2
                     index[n] = slot[p]
                     n += np.int64((d0 * d0 + d1 * d1 + d2 * d2 < cutoff_sq) & (idc[p] > idi))
-                p0 = pos[i] + 1
                 p1 = ghost_start[c + bz]
-                if n + (p1 - p0) > capacity:
+                if n + (p1 - pos[i]) > capacity:
                     return -1
-                for p in range(p0, p1):
-                    d0 = xc[p, 0] - xi0
-                    d1 = xc[p, 1] - xi1
-                    d2 = xc[p, 2] - xi2
-                    index[n] = slot[p]
-                    n += np.int64(d0 * d0 + d1 * d1 + d2 * d2 < cutoff_sq)
+                n = _scan_run(xc, slot, pos[i] + 1, p1, xi0, xi1, xi2, cutoff_sq, index, n)
                 p0 = bin_start[c + bz + 1]
             else:
                 p0 = bin_start[c + max(bz + runs[k, m, 2], 0)]
             p1 = bin_start[c + z1 + 1]
-            if p1 <= p0:
-                continue
             if n + (p1 - p0) > capacity:
                 return -1
-            for p in range(p0, p1):
-                d0 = xc[p, 0] - xi0
-                d1 = xc[p, 1] - xi1
-                d2 = xc[p, 2] - xi2
-                index[n] = slot[p]
-                n += np.int64(d0 * d0 + d1 * d1 + d2 * d2 < cutoff_sq)
+            n = _scan_run(xc, slot, p0, p1, xi0, xi1, xi2, cutoff_sq, index, n)
     start[n_local] = n
+    return n
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _scan_run(xc, slot, p0, p1, xi0, xi1, xi2, cutoff_sq, index, n):
+    """Append the slots p0 <= p < p1 (cell-ordered positions xc) within the
+    cutoff of (xi0, xi1, xi2) to index from n on; returns the new n.
+    Branch-free compaction: always write, advance when inside."""
+    for p in range(p0, p1):
+        d0 = xc[p, 0] - xi0
+        d1 = xc[p, 1] - xi1
+        d2 = xc[p, 2] - xi2
+        index[n] = slot[p]
+        n += np.int64(d0 * d0 + d1 * d1 + d2 * d2 < cutoff_sq)
     return n
