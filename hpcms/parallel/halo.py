@@ -22,11 +22,11 @@ import numpy as np
 from . import _halo_kernels as kernels
 from .rows import add_rows, row_size, send_rows, take
 
-# Columns of a ghost record sent at build time: fractional coordinates of the
-# image (shifted by whole box lengths), the owner's position, the image, id,
-# type, and the owner's own fractional coordinates.
-_S, _X, _IMG, _ID, _TYPE, _S0, _WIDTH = (slice(0, 3), slice(3, 6), slice(6, 9), 9, 10,
-                                          slice(11, 14), 14)
+# Columns of a ghost record sent at build time (`_halo_kernels.fill_records`):
+# 0-2 the fractional coordinates of the image (shifted by whole box lengths),
+# 3-5 the owner's position, 6-8 the image, 9 the id, 10 the type, 11-13 the
+# owner's own fractional coordinates.
+_S, _IMG, _WIDTH = slice(0, 3), 6, 14
 
 
 def _sendrecv(comm, send, dest, source, recv_shape_tail, tag):
@@ -130,14 +130,14 @@ class Halo:
                 send = take(slots.rows, sel)
                 if at_low:
                     send[:, d] += 1.0
-                    send[:, 6 + d] += 1.0
+                    send[:, _IMG + d] += 1.0
                 got_from_upper = _sendrecv(comm, send, lower, upper, (_WIDTH,), 10 + 4 * d)
                 # Towards the upper neighbour: within delta of my high face.
                 sel_up = _select(slots.s, up, d, dom.hi[d] - delta[d], below=False)
                 send = take(slots.rows, sel_up)
                 if at_high:
                     send[:, d] -= 1.0
-                    send[:, 6 + d] -= 1.0
+                    send[:, _IMG + d] -= 1.0
                 first = slots.n
                 slots.append(got_from_upper)
                 self.stages.append(_Stage(sel, lower, upper, first, len(got_from_upper)))
