@@ -120,18 +120,13 @@ def run_hpcms(L, skin, ranks, run_dir, a):
     path = os.pathsep.join(filter(None, [a.repo, os.environ.get("PYTHONPATH")]))
     cmd = [*HPCMS_MPIRUN, "-n", str(ranks), sys.executable, "-m", "hpcms", "run", str(deck),
            "--quiet"]
-    res = run_job(cmd, run_dir, a.timeout, run_dir / "job.log", env={"PYTHONPATH": path})
-    if not res.ok:
-        return res.why()
-    try:
+
+    def read():
         t = read_timing(out)
-    except (OSError, ValueError) as e:
-        return f"{shlex.join(cmd)}: {e}"
-    if t["ranks"] != ranks:
-        return f"{shlex.join(cmd)}: timing.json says {t['ranks']} ranks"
-    return {"rate": t["particle_steps_per_second"], "loop_s": t["loop_seconds"],
-            "beads": t["particles"], "builds": t["neighbor_builds"],
-            "phases": {k: v["avg"] for k, v in t["phases"].items()}}
+        return t["ranks"], {"rate": t["particle_steps_per_second"], "loop_s": t["loop_seconds"],
+                            "beads": t["particles"], "builds": t["neighbor_builds"],
+                            "phases": {k: v["avg"] for k, v in t["phases"].items()}}
+    return run_and_read(cmd, ranks, run_dir, a.timeout, {"PYTHONPATH": path}, read)
 
 
 def run_lammps(L, skin, ranks, run_dir, a):
@@ -140,18 +135,28 @@ def run_lammps(L, skin, ranks, run_dir, a):
         LAMMPS_INPUT.format(L=float(L), n=round(3 * L ** 3), skin=skin, steps=a.steps))
     cmd = [*shlex.split(a.lmp_mpirun), "-n", str(ranks), a.lmp, "-in", "in.dpd",
            "-log", "log.lammps"]
-    res = run_job(cmd, run_dir, a.timeout, run_dir / "job.log", env=a.lmp_env)
+
+    def read():
+        lg = parse_lammps_log((run_dir / "log.lammps").read_text())
+        return lg["procs"], {"rate": lg["atom_steps_per_second"], "loop_s": lg["loop_seconds"],
+                             "beads": lg["atoms"], "builds": lg["neighbor_builds"],
+                             "phases": {k: v["avg"] for k, v in lg["phases"].items()}}
+    return run_and_read(cmd, ranks, run_dir, a.timeout, a.lmp_env, read)
+
+
+def run_and_read(cmd, ranks, run_dir, timeout, env, read):
+    """Run one job and read() its (ranks it ran on, numbers); the numbers, or
+    a string saying why the job failed."""
+    res = run_job(cmd, run_dir, timeout, run_dir / "job.log", env=env)
     if not res.ok:
         return res.why()
     try:
-        lg = parse_lammps_log((run_dir / "log.lammps").read_text())
+        ran_on, numbers = read()
     except (OSError, ValueError) as e:
-        return f"{shlex.join(cmd)}: log.lammps: {e}"
-    if lg["procs"] != ranks:
-        return f"{shlex.join(cmd)}: LAMMPS ran on {lg['procs']} procs (wrong --lmp-mpirun?)"
-    return {"rate": lg["atom_steps_per_second"], "loop_s": lg["loop_seconds"],
-            "beads": lg["atoms"], "builds": lg["neighbor_builds"],
-            "phases": {k: v["avg"] for k, v in lg["phases"].items()}}
+        return f"{shlex.join(cmd)}: {e}"
+    if ran_on != ranks:
+        return f"{shlex.join(cmd)}: ran on {ran_on} ranks, not {ranks} (wrong launcher?)"
+    return numbers
 
 
 RUNNERS = {"hpcms": run_hpcms, "lammps": run_lammps}

@@ -97,8 +97,8 @@ class PairForces:
             self._allocate(max(n_entries, int(1.25 * self._capacity)))
         if len(self.row_end) < n_local:
             self.row_end = np.empty(n_local, np.int64)
-        if len(self.acc) != n_rows:
-            self.acc = np.empty((n_rows, 3), np.int64)
+        if len(self.acc) < n_rows:
+            self.acc = np.empty((int(1.25 * n_rows), 3), np.int64)
 
     def __call__(self, x, v, ids, types, n_local, nbr_start, nbr_index, half, a, gamma, sigma,
                  cutsq, rcinv, seed, step, dt, excl_start, excl_partner, f, reverse=None):
@@ -118,9 +118,10 @@ class PairForces:
         kernels.pair_normals(kept, self.c0, self.c1, self.c3, np.uint32(step & 0xFFFFFFFF),
                              np.uint32(seed & 0xFFFFFFFF), np.uint32(seed >> 32), self.u,
                              self.theta)
-        self.acc.fill(0)
+        acc = self.acc[: len(x) if half else n_local]
+        acc.fill(0)
         bad = kernels.dpd_fixed_sums(x, n_local, self.row_end, self.pj, self.fcd, self.frand,
-                                     self.theta, half, self.acc)
+                                     self.theta, half, acc)
         if bad >= 0:
             i = int(np.searchsorted(self.row_end[:n_local], bad, side="right"))
             raise RunError(step, f"the DPD force between particles {int(ids[i])} and "
@@ -128,8 +129,8 @@ class PairForces:
                                  f"{kernels.FIXED_LIMIT / kernels.FIXED_SCALE:.3g} "
                                  "(overlapping beads or a blown-up run: reduce dt)")
         if half:
-            reverse(self.acc)
-        kernels.from_fixed(self.acc[:n_local], f[:n_local])
+            reverse(acc)
+        kernels.from_fixed(acc[:n_local], f[:n_local])
 
 
 NO_EXCLUSIONS = np.empty(0, np.int64)

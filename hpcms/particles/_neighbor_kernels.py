@@ -28,14 +28,22 @@ def bin_index(s, images, per_unit, first, nbins, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def bin_order(bins, n_bins, order):
-    """order = the slots sorted by bin, stably (a counting sort):
-    `np.argsort(bins, kind="stable")` for bins in [0, n_bins)."""
+def bin_starts(bins, n, n_bins):
+    """start (n_bins + 1): bin b holds start[b] <= p < start[b + 1] once the
+    first n slots are sorted by bin (the counts of a counting sort, summed)."""
     start = np.zeros(n_bins + 1, dtype=np.int64)
-    for j in range(bins.shape[0]):
+    for j in range(n):
         start[bins[j] + 1] += 1
     for b in range(n_bins):
         start[b + 1] += start[b]
+    return start
+
+
+@numba.njit(cache=True, error_model="numpy")
+def bin_order(bins, n_bins, order):
+    """order = the slots sorted by bin, stably (a counting sort):
+    `np.argsort(bins, kind="stable")` for bins in [0, n_bins)."""
+    start = bin_starts(bins, bins.shape[0], n_bins)
     for j in range(bins.shape[0]):
         order[start[bins[j]]] = j
         start[bins[j]] += 1
@@ -62,11 +70,7 @@ def build_full_list(x, s, bins, order, n_local, per_unit, first, nbins, reach, w
     n_total = x.shape[0]
     n_bins = nbins[0] * nbins[1] * nbins[2]
     # Counting sort of the slots by bin: a cell-ordered copy of the positions.
-    bin_start = np.zeros(n_bins + 1, dtype=np.int64)
-    for j in range(n_total):
-        bin_start[bins[j] + 1] += 1
-    for b in range(n_bins):
-        bin_start[b + 1] += bin_start[b]
+    bin_start = bin_starts(bins, n_total, n_bins)
     fill = bin_start[:-1].copy()
     slot = np.empty(n_total, dtype=np.int32)
     xc = np.empty((n_total, 3))
@@ -218,15 +222,9 @@ def build_half_list(x, s, ids, bins, n_local, per_unit, first, nbins, reach, wid
     n_total = x.shape[0]
     n_bins = nbins[0] * nbins[1] * nbins[2]
     # Counting sort by bin, each bin's owned slots first, then its ghosts.
-    bin_start = np.zeros(n_bins + 1, dtype=np.int64)
-    ghost_start = np.zeros(n_bins, dtype=np.int64)
-    for j in range(n_total):
-        bin_start[bins[j] + 1] += 1
-    for j in range(n_local):
-        ghost_start[bins[j]] += 1
-    for b in range(n_bins):
-        ghost_start[b] += bin_start[b]
-        bin_start[b + 1] += bin_start[b]
+    bin_start = bin_starts(bins, n_total, n_bins)
+    owned_start = bin_starts(bins, n_local, n_bins)
+    ghost_start = bin_start[:-1] + (owned_start[1:] - owned_start[:-1])
     fill = bin_start[:-1].copy()
     slot = np.empty(n_total, dtype=np.int32)
     pos = np.empty(n_local, dtype=np.int64)

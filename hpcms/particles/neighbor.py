@@ -56,25 +56,22 @@ class NeighborList:
     def list_cutoff(self):
         return self.cutoff + self.skin
 
-    def bins(self, box, lo, hi, s, images=None):
+    def bins(self, box, lo, hi, s):
         """Binning of fractional positions over this rank's region plus halo.
 
         Bins are aligned to the whole box (the same grid on every rank) and
         at least 1/`reach` of the list cutoff wide, so a stencil of
-        `reach` bins each way covers every pair.  `images` (n, 3): the slots
-        are these periodic images of particles at s (ghosts; see
-        `_neighbor_kernels.bin_index`).  Returns a `Bins`.
+        `reach` bins each way covers every pair.  Returns a `Bins`; its
+        `bin` places more slots on the same grid.
         """
         delta = box.fractional_cutoff(self.list_cutoff)
         per_unit = np.maximum(1, np.floor(self.reach / delta)).astype(np.int64)
         first = np.floor((lo - delta) * per_unit).astype(np.int64) - 1
         last = np.floor((hi + delta) * per_unit).astype(np.int64) + 1
-        nbins = last - first + 1
-        out = np.empty(len(s), dtype=np.int64)
-        images = np.zeros((0, 3), dtype=np.int64) if images is None else images
-        kernels.bin_index(s, images, per_unit.astype(np.float64), first, nbins, out)
         widths = np.diag(box.cell).copy() if box.is_orthogonal else np.zeros(3)
-        return Bins(out, s, per_unit.astype(np.float64), first, nbins, widths)
+        grid = Bins(None, s, per_unit.astype(np.float64), first, last - first + 1, widths)
+        grid.index = grid.bin(s)
+        return grid
 
     def build(self, x, bins, n_local, keys, ids=None):
         """Rebuild from positions x (owned first, then ghosts), their Bins and
@@ -111,3 +108,12 @@ class Bins:
     first: np.ndarray     # global index of this rank's first bin
     nbins: np.ndarray     # local bins along each axis
     widths: np.ndarray    # box edge lengths when orthogonal (pruning), else zeros
+
+    def bin(self, s, images=None):
+        """Local bin of each fractional position s (n, 3) on this grid; with
+        images (n, 3), of those periodic images of particles at s (ghosts; see
+        `_neighbor_kernels.bin_index`)."""
+        out = np.empty(len(s), dtype=np.int64)
+        images = np.zeros((0, 3), dtype=np.int64) if images is None else images
+        kernels.bin_index(s, images, self.per_unit, self.first, self.nbins, out)
+        return out

@@ -96,7 +96,7 @@ class ParticleSystem:
         # neighbours in memory are neighbours in space.
         nl, lo, hi = self.neighbors, self.domain.lo, self.domain.hi
         grid = nl.bins(self.box, lo, hi, s)
-        where = np.concatenate([grid.index[kept], nl.bins(self.box, lo, hi, arrived[1]).index])
+        where = np.concatenate([grid.index[kept], grid.bin(arrived[1])])
         n = len(where)
         order = np.empty(n, dtype=np.int64)
         nkernels.bin_order(where, int(np.prod(grid.nbins)), order)
@@ -120,9 +120,8 @@ class ParticleSystem:
             self.f = np.zeros((n, 3))
         # Owned slots keep their bins (sorted above); ghosts are binned here,
         # each as its owner's bin shifted by whole boxes.
-        ghost_grid = nl.bins(self.box, lo, hi, owner_s, self.halo.images)
-        all_bins = dataclasses.replace(ghost_grid, s=s,
-                                       index=np.concatenate([where[order], ghost_grid.index]))
+        ghost_bins = grid.bin(owner_s, self.halo.images)
+        all_bins = dataclasses.replace(grid, s=s, index=np.concatenate([where[order], ghost_bins]))
         def keys():
             images = np.concatenate([np.zeros((n, 3), dtype=np.int64), self.halo.images])
             return slot_keys(self.ids, images)
