@@ -182,6 +182,7 @@ def build_simulation(comm, plan: Plan, ckpt=None) -> Simulation:
     system = ParticleSystem(comm, plan.box, plan.mass_by_type, pair.cutoff_max, nb.skin,
                             every=nb.every, check=nb.check, grid=plan.grid,
                             half_list=getattr(pair, "half_list", False),
+                            bonded=not topology.empty,
                             ghost_cutoff=Bonded.ghost_cutoff(topology, pair.cutoff_max + nb.skin,
                                                              deck.system.bond_reach))
     tail = bool(deck.potential.get("tail", False))

@@ -180,6 +180,26 @@ def test_half_list_holds_every_pair_of_the_full_list_once(cell):
     assert sorted(mirrored) == sorted(full)
 
 
+def test_half_list_ghosts_stop_at_the_lowest_bin_along_x():
+    """A half list never looks back along x, so without bonded terms no ghost is
+    made below the first bin along x (the periodic images behind x = 0); with
+    bonded terms (partners looked up all round) the ghost shell is whole."""
+    rng = np.random.default_rng(4)
+    x = rng.random((400, 3)) * 5.0
+    systems = {}
+    for bonded in (False, True):
+        s = ParticleSystem(MPI.COMM_SELF, Box(np.eye(3) * 5.0), np.ones(1), 1.0, 0.6,
+                           half_list=True, bonded=bonded)
+        s.scatter(x, np.zeros((400, 3)), np.arange(400), np.zeros(400, np.int32))
+        systems[bonded] = s
+    behind = [np.count_nonzero(s.x[s.n_local:, 0] < 0.0) for s in systems.values()]
+    assert behind[0] == 0 and behind[1] > 100
+    assert systems[False].n_ghost < systems[True].n_ghost - behind[1] // 2
+    # The same ghosts but those behind.
+    ahead = systems[True].ids[400:][systems[True].x[400:, 0] >= 0.0]
+    assert sorted(systems[False].ids[400:]) == sorted(ahead)
+
+
 def test_half_and_full_lists_give_the_same_dpd_forces():
     """Fixed-point sums: the forces, energies and virials do not depend on which
     list (or row order) produced them, to the last bit but for pairs across the

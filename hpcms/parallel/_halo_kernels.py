@@ -35,13 +35,26 @@ def shift_vectors(images, cell, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def select_rows(rows, start, stop, column, bound, below, out):
-    """out[:k] = the j in [start, stop) with rows[j, column] < bound (below)
-    or >= bound (not below), in order; returns k."""
+def select_rows(s, rows, start, stop, column, bound, below, per_unit, lowest, out):
+    """out[:k] = the j in [start, stop) with s[j, column] < bound (below) or
+    >= bound (not below), in order; returns k.  With per_unit > 0, only
+    those whose bin along `column`, on a grid of per_unit bins per box
+    length, is `lowest` or above.
+
+    A record's bin (records are rows of `fill_records`) is its owner's bin
+    shifted by whole boxes, in integers, as `_neighbor_kernels.bin_index`
+    places ghosts."""
     k = 0
+    scale = int(per_unit)
     for j in range(start, stop):
         out[k] = j
-        k += (rows[j, column] < bound) == below
+        if (s[j, column] < bound) == below:
+            if per_unit <= 0.0:
+                k += 1
+            else:
+                b = int(np.floor(rows[j, 11 + column] * per_unit)) \
+                    + np.int64(rows[j, 6 + column]) * scale
+                k += b >= lowest
     return k
 
 

@@ -27,12 +27,15 @@ class ParticleSystem:
     """
 
     def __init__(self, comm, box, mass_by_type, cutoff, skin, *, every=1, check=True,
-                 grid=(0, 0, 0), ghost_cutoff=0.0, half_list=False):
+                 grid=(0, 0, 0), ghost_cutoff=0.0, half_list=False, bonded=False):
         self.domain = Domain(comm, box, grid)
         self.comm = self.domain.comm
         self.box = box
         self.mass_by_type = np.asarray(mass_by_type, dtype=np.float64)
         self.neighbors = NeighborList(cutoff, skin, every, check, half=half_list)
+        # A half list needs no ghosts behind its particles along x; bonded
+        # terms look for their partners all round.
+        self.half_shell = half_list and not bonded
         # Ghosts reach the list cutoff, or farther when bonded terms need it (angles).
         self.halo = Halo(self.domain, max(self.neighbors.list_cutoff, ghost_cutoff))
         self.n_local = 0
@@ -104,7 +107,8 @@ class ParticleSystem:
         carried = [take(a, rows, b) for a, b in zip(carried, arrived)]
         x, s, v, ids, types, image = carried[:6]
         f = carried[6] if carry_forces else None
-        ghost_ids, ghost_types, owner_s = self.halo.build(x, s, ids, types)
+        ghost_ids, ghost_types, owner_s = self.halo.build(
+            x, s, ids, types, half_bins=grid.per_unit[0] if self.half_shell else 0.0)
         self.n_local = n
         self.x = np.empty((n + len(ghost_ids), 3))
         self.x[:n] = x
