@@ -4,13 +4,43 @@ import numba
 import numpy as np
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _owner(s, i, dims):
+    """The rank owning fractional position s[i] (in [0, 1)) on a grid of dims
+    ranks, numbered row-major by grid coordinates."""
+    r = 0
+    for d in range(3):
+        c = min(max(int(np.floor(s[i, d] * dims[d])), 0), dims[d] - 1)
+        r = r * dims[d] + c
+    return r
+
+
 @numba.njit(cache=True, error_model="numpy")
-def owner_ranks(s, dims, out):
-    """out[i] = the rank owning fractional position s[i] (in [0, 1)) on a grid
-    of dims ranks, numbered row-major by grid coordinates."""
-    for i in range(s.shape[0]):
-        r = 0
-        for d in range(3):
-            c = min(max(int(np.floor(s[i, d] * dims[d])), 0), dims[d] - 1)
-            r = r * dims[d] + c
-        out[i] = r
+def sort_out(s, dims, rank, kept, leaving, counts):
+    """Rows of fractional positions s by owner: kept[:k] = the rows `rank`
+    owns, leaving[:len(s) - k] = the others grouped by owner in rank order
+    (in row order within a group), counts[r] (zeroed by the caller) = how
+    many go to rank r.  Returns k."""
+    n = s.shape[0]
+    k = 0
+    m = 0
+    dest = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        r = _owner(s, i, dims)
+        if r == rank:
+            kept[k] = i
+            k += 1
+        else:
+            leaving[m] = i
+            dest[m] = r
+            counts[r] += 1
+            m += 1
+    # Counting sort of the (few) leaving rows by owner.
+    start = np.zeros(counts.shape[0], dtype=np.int64)
+    for r in range(counts.shape[0] - 1):
+        start[r + 1] = start[r] + counts[r]
+    rows = leaving[:m].copy()
+    for j in range(m):
+        leaving[start[dest[j]]] = rows[j]
+        start[dest[j]] += 1
+    return k

@@ -14,7 +14,7 @@ import numpy as np
 from mpi4py import MPI
 
 from ..config.errors import DeckError
-from ._domain_kernels import owner_ranks
+from ._domain_kernels import sort_out
 
 
 def choose_grid(n_ranks, widths, requested=(0, 0, 0), key="parallel.grid"):
@@ -67,12 +67,17 @@ class Domain:
     def rank(self):
         return self.comm.rank
 
-    def owner(self, s):
-        """Rank owning each fractional position (n, 3), s already in [0, 1)."""
+    def sort_out(self, s):
+        """Fractional positions (n, 3), in [0, 1), by owning rank: returns
+        (kept, leaving, counts): the rows this rank owns, the other rows
+        grouped by owner in rank order, and how many go to each rank."""
         # Create_cart without reordering numbers ranks row-major by coordinates.
-        out = np.empty(len(s), dtype=np.int64)
-        owner_ranks(np.ascontiguousarray(s, dtype=np.float64), self.dims, out)
-        return out
+        kept = np.empty(len(s), dtype=np.int64)
+        leaving = np.empty(len(s), dtype=np.int64)
+        counts = np.zeros(self.comm.size, dtype=np.int64)
+        k = sort_out(np.ascontiguousarray(s, dtype=np.float64), self.dims, self.comm.rank, kept,
+                     leaving, counts)
+        return kept[:k], leaving[: len(s) - k], counts
 
     def free(self):
         """Release the Cartesian communicator.  Collective."""

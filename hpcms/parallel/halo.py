@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from . import _halo_kernels as kernels
-from .rows import add_rows, row_size, send_rows, take
+from .rows import add_rows, row_size, send_grouped, take
 
 # Columns of a ghost record sent at build time (`_halo_kernels.fill_records`):
 # 0-2 the fractional coordinates of the image (shifted by whole box lengths),
@@ -261,16 +261,14 @@ def migrate(domain, s, arrays):
     comm = domain.comm
     if comm.size == 1:
         return np.arange(len(s)), [a[:0] for a in arrays]
-    dest = domain.owner(s)
-    staying = dest == comm.rank
-    leaving = np.flatnonzero(~staying)
-    arrived = unpack_rows(send_rows(comm, dest[leaving], [pack_rows(arrays, leaving)])[0], arrays)
-    return np.flatnonzero(staying), arrived
+    kept, leaving, counts = domain.sort_out(s)
+    return kept, unpack_rows(send_grouped(comm, pack_rows(arrays, leaving), counts), arrays)
 
 
 def pack_rows(arrays, rows):
-    """Rows `rows` of every array, side by side as bytes: (len(rows), total row bytes) uint8."""
-    parts = [take(a, rows).reshape(len(rows), row_size(a)).view(np.uint8) for a in arrays]
+    """Rows `rows` (few) of every array, side by side as bytes: (len(rows),
+    total row bytes) uint8."""
+    parts = [a[rows].reshape(len(rows), row_size(a)).view(np.uint8) for a in arrays]
     return np.concatenate(parts, axis=1) if parts else np.empty((len(rows), 0), np.uint8)
 
 

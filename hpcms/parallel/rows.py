@@ -50,16 +50,25 @@ def send_rows(comm, dest, arrays):
     send_counts = np.bincount(dest, minlength=comm.size).astype(np.int64)
     recv_counts = np.empty_like(send_counts)
     comm.Alltoall(send_counts, recv_counts)
-    n_new = int(recv_counts.sum())
-    out = []
-    for a in arrays:
-        a = np.ascontiguousarray(a[order])
-        item = a.dtype.itemsize * int(np.prod(a.shape[1:], dtype=np.int64))
-        recv = np.empty((n_new,) + a.shape[1:], dtype=a.dtype)
-        comm.Alltoallv([a.view(np.uint8).reshape(-1), send_counts * item, MPI.BYTE],
-                       [recv.view(np.uint8).reshape(-1), recv_counts * item, MPI.BYTE])
-        out.append(recv)
-    return out
+    return [_alltoallv(comm, np.ascontiguousarray(a[order]), send_counts, recv_counts)
+            for a in arrays]
+
+
+def send_grouped(comm, rows, send_counts):
+    """Send rows already grouped by destination rank, send_counts[r] of them
+    to rank r.  Collective on `comm`.  Returns the rows received, grouped by
+    source rank in rank order."""
+    recv_counts = np.empty_like(send_counts)
+    comm.Alltoall(send_counts, recv_counts)
+    return _alltoallv(comm, np.ascontiguousarray(rows), send_counts, recv_counts)
+
+
+def _alltoallv(comm, a, send_counts, recv_counts):
+    item = a.dtype.itemsize * row_size(a)
+    recv = np.empty((int(recv_counts.sum()),) + a.shape[1:], dtype=a.dtype)
+    comm.Alltoallv([a.view(np.uint8).reshape(-1), send_counts * item, MPI.BYTE],
+                   [recv.view(np.uint8).reshape(-1), recv_counts * item, MPI.BYTE])
+    return recv
 
 
 def block_owner(ids, n_global, size):
