@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from mpi4py import MPI
 
 from . import _halo_kernels as kernels
 from .rows import add_rows, row_size, send_grouped, take
@@ -29,15 +30,19 @@ from .rows import add_rows, row_size, send_grouped, take
 _S, _IMG, _WIDTH = slice(0, 3), 6, 14
 
 
-def _sendrecv(comm, send, dest, source, recv_shape_tail, tag):
-    """Send `send` (float64 or int64) to dest and receive one array from source
-    (`send` itself when both are this rank)."""
+def _sendrecv(comm, send, dest, source, tag):
+    """Send the rows `send` to dest and receive rows of the same shape and
+    dtype, as many as come, from source (`send` itself when both are this
+    rank).  One message each way: the size is read off the arriving one."""
     if dest == comm.rank and source == comm.rank:
         return send
-    n_recv = comm.sendrecv(len(send), dest=dest, source=source, sendtag=tag, recvtag=tag)
-    recv = np.empty((n_recv,) + recv_shape_tail, dtype=send.dtype)
-    comm.Sendrecv(np.ascontiguousarray(send), dest=dest, sendtag=tag + 1,
-                  recvbuf=recv, source=source, recvtag=tag + 1)
+    request = comm.Isend(np.ascontiguousarray(send), dest=dest, tag=tag)
+    status = MPI.Status()
+    comm.Probe(source=source, tag=tag, status=status)
+    row_bytes = send.dtype.itemsize * row_size(send)
+    recv = np.empty((status.Get_count(MPI.BYTE) // row_bytes,) + send.shape[1:], dtype=send.dtype)
+    comm.Recv(recv, source=source, tag=tag)
+    request.Wait()
     return recv
 
 
@@ -158,7 +163,7 @@ class Halo:
                 if at_low:
                     send[:, d] += 1.0
                     send[:, _IMG + d] += 1.0
-                got_from_upper = _sendrecv(comm, send, lower, upper, (_WIDTH,), 10 + 4 * d)
+                got_from_upper = _sendrecv(comm, send, lower, upper, 10 + 4 * d)
                 # Towards the upper neighbour: within delta of my high face.
                 # (the receiver's frame is one box lower when it wraps round)
                 sel_up = _select(slots, up, d, dom.hi[d] - delta[d], below=False,
@@ -171,7 +176,7 @@ class Halo:
                 first = slots.n
                 slots.append(got_from_upper)
                 self.stages.append(_Stage(sel, lower, upper, first, len(got_from_upper)))
-                got_from_lower = _sendrecv(comm, send, upper, lower, (_WIDTH,), 12 + 4 * d)
+                got_from_lower = _sendrecv(comm, send, upper, lower, 12 + 4 * d)
                 second = slots.n
                 slots.append(got_from_lower)
                 self.stages.append(_Stage(sel_up, upper, lower, second, len(got_from_lower)))
