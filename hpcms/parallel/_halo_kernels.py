@@ -35,11 +35,11 @@ def shift_vectors(images, cell, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def select_rows(s, rows, start, stop, column, bound, below, per_unit, lowest, out):
+def select_rows(s, rows, start, stop, column, bound, below, per_unit, offset, lowest, out):
     """out[:k] = the j in [start, stop) with s[j, column] < bound (below) or
     >= bound (not below), in order; returns k.  With per_unit > 0, only
-    those whose bin along `column`, on a grid of per_unit bins per box
-    length, is `lowest` or above.
+    those whose bin along `column`, floor(s per_unit + offset) on a grid of
+    per_unit bins per box length, is `lowest` or above.
 
     A record's bin (records are rows of `fill_records`) is its owner's bin
     shifted by whole boxes, in integers, as `_neighbor_kernels.bin_index`
@@ -52,7 +52,7 @@ def select_rows(s, rows, start, stop, column, bound, below, per_unit, lowest, ou
             if per_unit <= 0.0:
                 k += 1
             else:
-                b = int(np.floor(rows[j, 11 + column] * per_unit)) \
+                b = int(np.floor(rows[j, 11 + column] * per_unit + offset)) \
                     + np.int64(rows[j, 6 + column]) * scale
                 k += b >= lowest
     return k

@@ -46,28 +46,29 @@ def _sendrecv(comm, send, dest, source, tag):
     return recv
 
 
-def _select(slots, span, column, bound, below, per_unit=0.0, lowest=0):
+def _select(slots, span, column, bound, below, bins=(0.0, 0.0), lowest=0):
     """Indices j in range(*span) with slots.s[j, column] < bound (below) or
-    >= bound; with per_unit > 0, only those in bin `lowest` or above along
-    `column` (see `_halo_kernels.select_rows`)."""
+    >= bound; with bins = (per_unit > 0, offset), only those in bin `lowest`
+    or above along `column` (see `_halo_kernels.select_rows`)."""
     out = np.empty(span[1] - span[0], dtype=np.int64)
     k = kernels.select_rows(slots.s, slots.rows, span[0], span[1], column, bound, below,
-                            per_unit, lowest, out)
+                            bins[0], bins[1], lowest, out)
     return out[:k]
 
 
-def _lowest_column(domain, per_unit):
-    """The lowest bin along x (per_unit bins per box length) that can hold a
+def _lowest_column(domain, per_unit, offset):
+    """The lowest bin along x, floor(s per_unit + offset), that can hold a
     particle owned by this rank's upper neighbour along x, in its frame.
 
-    Owners are found with floor(s * dims) (`Domain.owner`): for dims a power
-    of two, and for the first column of ranks (s >= 0 exactly), its particles
-    have s >= lo exactly and floor(lo * per_unit) is that bin; otherwise s
-    may fall short of lo by round-off, and one bin lower is safe.
+    Owners are found with floor(s * dims) (`Domain.sort_out`): for dims a
+    power of two, and for the first column of ranks (s >= 0 exactly), its
+    particles have s >= lo exactly and the bin of lo is that bin (the same
+    operations, which never decrease); otherwise s may fall short of lo by
+    round-off, and one bin lower is safe.
     """
     dims = int(domain.dims[0])
     c = (int(domain.coords[0]) + 1) % dims
-    u = c / dims * per_unit
+    u = c / dims * per_unit + offset
     exact = c == 0 or dims & (dims - 1) == 0
     return math.floor(u) if exact else math.floor(u - 1e-9)
 
@@ -124,15 +125,16 @@ class Halo:
         self.images = np.empty((0, 3), dtype=np.int64)
         self.hops = [0, 0, 0]
 
-    def build(self, x, s, ids, types, half_bins=0.0):
+    def build(self, x, s, ids, types, half_bins=None):
         """Create the ghosts of owned particles (x, s, ids, types of length n_local).
 
         Returns (ghost_ids, ghost_types, owner_s): owner_s are the fractional
         coordinates the owners gave (unshifted; `images` says which image each
         ghost is).  Keeps the pattern.
 
-        half_bins > 0: the ghosts serve only a half list on a bin grid of
-        half_bins bins per box length along x, which never looks at a lower
+        half_bins = (per_unit, offset): the ghosts serve only a half list on
+        a grid of per_unit bins per box length along x, shifted by offset
+        bins (`hpcms.particles.neighbor.Bins`), which never looks at a lower
         bin along x than its particle's (`_neighbor_kernels.build_half_list`):
         no ghost is made below a rank's lowest bin along x, which nearly
         halves the ghosts of slabs cut along x.  Not for bonded terms, which
@@ -145,7 +147,7 @@ class Halo:
         # A sliver more than the cutoff in fractional terms, so that round-off
         # in s never drops a ghost that is needed.
         delta = dom.box.fractional_cutoff(self.cutoff) * (1.0 + 1e-10) + 1e-12
-        lowest = _lowest_column(dom, half_bins) if half_bins > 0 else 0
+        lowest = _lowest_column(dom, *half_bins) if half_bins else 0
         for d in range(3):
             width = 1.0 / dom.dims[d]
             hops = max(1, math.ceil(delta[d] / width))
@@ -164,11 +166,12 @@ class Halo:
                     send[:, d] += 1.0
                     send[:, _IMG + d] += 1.0
                 got_from_upper = _sendrecv(comm, send, lower, upper, 10 + 4 * d)
-                # Towards the upper neighbour: within delta of my high face.
-                # (the receiver's frame is one box lower when it wraps round)
-                sel_up = _select(slots, up, d, dom.hi[d] - delta[d], below=False,
-                                 per_unit=half_bins if d == 0 else 0.0,
-                                 lowest=lowest + int(half_bins) * at_high)
+                # Towards the upper neighbour: within delta of my high face;
+                # for a half list, along x from the receiver's lowest bin on
+                # (its frame is one box lower when it wraps round).
+                keep = half_bins if half_bins and d == 0 else (0.0, 0.0)
+                sel_up = _select(slots, up, d, dom.hi[d] - delta[d], below=False, bins=keep,
+                                 lowest=lowest + int(keep[0]) * at_high)
                 send = take(slots.rows, sel_up)
                 if at_high:
                     send[:, d] -= 1.0

@@ -108,7 +108,7 @@ class ParticleSystem:
         x, s, v, ids, types, image = carried[:6]
         f = carried[6] if carry_forces else None
         ghost_ids, ghost_types, owner_s = self.halo.build(
-            x, s, ids, types, half_bins=grid.per_unit[0] if self.half_shell else 0.0)
+            x, s, ids, types, half_bins=(grid.per_unit[0], grid.offset) if self.half_shell else None)
         self.n_local = n
         self.x = np.empty((n + len(ghost_ids), 3))
         self.x[:n] = x
