@@ -168,6 +168,33 @@ def test_half_list_on_any_rank_count_holds_every_pair_once(cell):
     half.free()
 
 
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_two_slabs_share_their_boundary_pairs_alike(seed):
+    """Two ranks cut along x, 9 bins to the box: the pairs across the two
+    rank faces (owned-ghost list entries) split between the ranks within
+    25 % (a grid not shifted by HALF_OFFSET gives one rank half as many again:
+    the face at x = 0 cuts no bin column, the one at L/2 cuts one in two)."""
+    world = MPI.COMM_WORLD
+    comm = world.Split(0 if world.rank < 2 else MPI.UNDEFINED, world.rank)
+    if comm == MPI.COMM_NULL:
+        return
+    box = 11.7
+    n = int(3 * box ** 3)
+    x = np.random.default_rng(seed).random((n, 3)) * box
+    s = ParticleSystem(comm, Box(np.eye(3) * box), np.ones(1), 1.0, 0.3, half_list=True,
+                       grid=(2, 1, 1))
+    k = slice(None) if comm.rank == 0 else slice(0)
+    s.scatter(x[k], np.zeros((n, 3))[k], np.arange(n)[k], np.zeros(n, np.int32)[k])
+    nl = s.neighbors
+    across = np.count_nonzero(nl.index[: nl.n_pairs] >= s.n_local)
+    both = comm.allgather(across)
+    s.free()
+    comm.Free()
+    assert min(both) > 3000
+    assert max(both) < 1.25 * min(both)
+
+
 def _full_rows(s):
     """(i, j, image of j) of every row entry of a full list."""
     nl, n = s.neighbors, s.n_local
