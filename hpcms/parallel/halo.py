@@ -136,9 +136,9 @@ class Halo:
         a grid of per_unit bins per box length along x, shifted by offset
         bins (`hpcms.particles.neighbor.Bins`), which never looks at a lower
         bin along x than its particle's (`_neighbor_kernels.build_half_list`):
-        no ghost is made below a rank's lowest bin along x, which nearly
-        halves the ghosts of slabs cut along x.  Not for bonded terms, which
-        look for partners all round.
+        no ghost is made below a rank's lowest bin along x (the layer behind
+        each rank along x is left out).  Not for bonded terms, which look
+        for partners all round.
         """
         dom, comm = self.domain, self.comm
         n_local = len(x)
