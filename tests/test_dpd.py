@@ -248,6 +248,32 @@ def test_runaway_dpd_force_is_a_run_error_naming_the_pair():
                      v=s.with_ghosts(v[: s.n_local]), ids=s.ids, step=3, dt=0.04)
 
 
+def test_runaway_pair_in_a_later_block_is_named():
+    """The forces run over blocks of list rows (`_kernels.dpd_forces`): a
+    runaway pair at the far corner of a fluid, in the last block, is named."""
+    rng = np.random.default_rng(12)
+    x = rng.random((2400, 3)) * 9.0
+    # The pair alone near the corner (periodic distance), the others away.
+    gap = x - 8.4
+    gap -= 9.0 * np.rint(gap / 9.0)
+    x = np.concatenate([[[8.6, 8.6, 8.6], [8.2, 8.6, 8.6]],
+                        x[np.linalg.norm(gap, axis=1) > 2.0]])[:2200]
+    x = np.roll(x, 1000, axis=0)  # the pair gets ids 1000 and 1001
+    s = ParticleSystem(MPI.COMM_SELF, Box(np.eye(3) * 9.0), np.ones(1), 1.0, 0.3,
+                       half_list=True)
+    s.scatter(x, np.zeros((2200, 3)), np.arange(2200), np.zeros(2200, np.int32))
+    nl = s.neighbors
+    assert nl.n_pairs > 3 * 4096
+    v = np.zeros((s.n_local, 3))
+    v[s.ids[: s.n_local] == 1000, 0] = 1e7
+    v[s.ids[: s.n_local] == 1001, 0] = -1e7
+    pair = DPD(np.full((1, 1), 25.0), np.full((1, 1), 4.5), np.ones((1, 1)), 1.0)
+    with pytest.raises(RunError, match=r"particles 100[01] and 100[01] .* reduce dt"):
+        pair.compute(s.x, s.types, s.n_local, nl.start, nl.index, np.empty((s.n_local, 3)),
+                     v=s.with_ghosts(v), ids=s.ids, step=3, dt=0.04, half=True,
+                     reverse=s.halo.reverse)
+
+
 def test_dpd_conservative_force_is_minus_gradient():
     rng = np.random.default_rng(5)
     x = rng.random((60, 3)) * 3.0

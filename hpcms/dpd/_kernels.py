@@ -30,6 +30,10 @@ are drawn in a loop that compiles to SIMD code:
    ``sigma w / (r sqrt(dt))`` and the pair's Philox counter;
 2. `pair_normals` draws one normal per kept entry;
 3. `dpd_fixed_sums` adds the rounded terms.
+
+`dpd_forces` runs the passes over blocks of rows of about BLOCK list
+entries, so that the per-pair scratch (~50 bytes a pair) stays in cache
+instead of streaming the whole list's through memory.
 """
 
 import math
@@ -54,6 +58,9 @@ R_MIN = 1.0e-10
 FIXED_SCALE = 2.0 ** 40
 FIXED_LIMIT = 2.0 ** 56
 
+# List entries per block of `dpd_forces`: its scratch, ~200 kB, fits the L2 cache.
+BLOCK = 4096
+
 
 @kernel
 def _excluded(excl_start, excl_partner, id_i, id_j):
@@ -67,16 +74,17 @@ def _excluded(excl_start, excl_partner, id_i, id_j):
 
 
 @kernel
-def dpd_pair_select(x, types, n_local, nbr_start, nbr_index, cutsq, row_end, pj):
-    """Pass 1a: the list entries within the cutoff, row by row in list order.
+def dpd_pair_select(x, types, i0, i1, nbr_start, nbr_index, cutsq, row_end, pj):
+    """Pass 1a: the list entries within the cutoff of rows i0 <= i < i1, row
+    by row in list order.
 
     x: (n_total, 3) owned then ghosts; types (n_total,) int32 0-based; cutsq
-    (n_types, n_types).  Kept entries t of row i, row_end[i - 1] <= t <
-    row_end[i], are its neighbours pj[t]; pj has room for every list entry.
-    Returns the number kept.
+    (n_types, n_types).  Kept entries t of row i, row_end[i - i0 - 1] <= t <
+    row_end[i - i0] (from 0), are its neighbours pj[t]; pj has room for the
+    rows' list entries.  Returns the number kept.
     """
     n = 0
-    for i in range(n_local):
+    for i in range(i0, i1):
         c_i = cutsq[types[i]]
         xi, yi, zi = x[i, 0], x[i, 1], x[i, 2]
         for k in range(nbr_start[i], nbr_start[i + 1]):
@@ -86,15 +94,15 @@ def dpd_pair_select(x, types, n_local, nbr_start, nbr_index, cutsq, row_end, pj)
             # Branch-free compaction: always write, advance when kept.
             pj[n] = j
             n += np.int64((rsq < c_i[types[j]]) & (rsq > R_MIN * R_MIN))
-        row_end[i] = n
+        row_end[i - i0] = n
     return n
 
 
 @kernel
-def dpd_pair_terms(x, v, ids, types, n_local, row_end, pj, a, gamma, sigma, rcinv, dtinvsqrt,
+def dpd_pair_terms(x, v, ids, types, i0, i1, row_end, pj, a, gamma, sigma, rcinv, dtinvsqrt,
                    excl_start, excl_partner, fcd, frand, c0, c1, c3):
-    """Pass 1b: for each kept pair t, fcd[t] and frand[t] (see the module
-    docstring) and the pair's counter words c0, c1, c3.
+    """Pass 1b: for each kept pair t of rows i0 <= i < i1, fcd[t] and frand[t]
+    (see the module docstring) and the pair's counter words c0, c1, c3.
 
     v: (n_total, 3) velocities, ghosts' forwarded from their owners; ids
     (n_total,) int64 global ids; a, gamma, sigma, rcinv: (n_types, n_types)
@@ -104,13 +112,13 @@ def dpd_pair_terms(x, v, ids, types, n_local, row_end, pj, a, gamma, sigma, rcin
     """
     exclude = excl_start.shape[0] > 0
     t = 0
-    for i in range(n_local):
+    for i in range(i0, i1):
         ti = types[i]
         a_i, g_i, s_i, rc_i = a[ti], gamma[ti], sigma[ti], rcinv[ti]
         xi, yi, zi = x[i, 0], x[i, 1], x[i, 2]
         vxi, vyi, vzi = v[i, 0], v[i, 1], v[i, 2]
         idi = ids[i]
-        while t < row_end[i]:
+        while t < row_end[i - i0]:
             j = pj[t]
             tj = types[j]
             dx, dy, dz = xi - x[j, 0], yi - x[j, 1], zi - x[j, 2]
@@ -147,9 +155,9 @@ def pair_normals(n, c0, c1, c3, c2, k0, k1, u, theta):
 
 
 @kernel
-def dpd_fixed_sums(x, n_local, row_end, pj, fcd, frand, theta, half, acc):
-    """Pass 3: acc[i] += round(d (fcd[t] + frand[t] theta[t]) FIXED_SCALE) over row i's
-    kept entries t; with a half list (`half`) also acc[j] -= the same, ghosts
+def dpd_fixed_sums(x, i0, i1, row_end, pj, fcd, frand, theta, half, acc):
+    """Pass 3: acc[i] += round(d (fcd[t] + frand[t] theta[t]) FIXED_SCALE) over the
+    kept entries t of rows i0 <= i < i1; with a half list (`half`) also acc[j] -= the same, ghosts
     j included (their sums go back to their owners).  Integer sums: the
     result does not depend on the order of the terms, so neither on the
     list's nor on the decomposition's.  acc: (n_total, 3) int64 (a full
@@ -157,10 +165,10 @@ def dpd_fixed_sums(x, n_local, row_end, pj, fcd, frand, theta, half, acc):
     first entry whose term is not finite or beyond FIXED_LIMIT.
     """
     t = 0
-    for i in range(n_local):
+    for i in range(i0, i1):
         xi, yi, zi = x[i, 0], x[i, 1], x[i, 2]
         ax = ay = az = np.int64(0)
-        while t < row_end[i]:
+        while t < row_end[i - i0]:
             j = pj[t]
             fpair = (fcd[t] + frand[t] * theta[t]) * FIXED_SCALE
             fx = np.rint((xi - x[j, 0]) * fpair)
@@ -181,6 +189,49 @@ def dpd_fixed_sums(x, n_local, row_end, pj, fcd, frand, theta, half, acc):
         acc[i, 1] += ay
         acc[i, 2] += az
     return -1
+
+
+@numba.njit(cache=True, error_model="numpy")
+def dpd_forces(x, v, ids, types, n_local, nbr_start, nbr_index, half, a, gamma, sigma, cutsq,
+               rcinv, dtinvsqrt, excl_start, excl_partner, c2, k0, k1, acc, bad):
+    """The three passes over blocks of rows of about BLOCK list entries: acc
+    gets the fixed-point pair forces (see `dpd_fixed_sums`; zeroed by the
+    caller); (c2, k0, k1) are the counter's step word and the key
+    (`pair_normals`).  Arguments otherwise as the passes'.  Returns True, or
+    False with bad = (i, j), the slots of a pair whose term is not finite or
+    beyond FIXED_LIMIT.
+    """
+    longest = 0
+    for i in range(n_local):
+        longest = max(longest, nbr_start[i + 1] - nbr_start[i])
+    size = max(BLOCK, longest)
+    row_end = np.empty(n_local, np.int64)
+    pj = np.empty(size, np.int32)
+    fcd = np.empty(size)
+    frand = np.empty(size)
+    u = np.empty(size)
+    theta = np.empty(size)
+    c0 = np.empty(size, np.uint32)
+    c1 = np.empty(size, np.uint32)
+    c3 = np.empty(size, np.uint32)
+    i0 = 0
+    while i0 < n_local:
+        i1 = i0 + 1
+        while i1 < n_local and nbr_start[i1 + 1] - nbr_start[i0] <= size:
+            i1 += 1
+        kept = dpd_pair_select(x, types, i0, i1, nbr_start, nbr_index, cutsq, row_end, pj)
+        dpd_pair_terms(x, v, ids, types, i0, i1, row_end, pj, a, gamma, sigma, rcinv, dtinvsqrt,
+                       excl_start, excl_partner, fcd, frand, c0, c1, c3)
+        pair_normals(kept, c0, c1, c3, c2, k0, k1, u, theta)
+        t = dpd_fixed_sums(x, i0, i1, row_end, pj, fcd, frand, theta, half, acc)
+        if t >= 0:
+            i = i0
+            while row_end[i - i0] <= t:
+                i += 1
+            bad[0], bad[1] = i, pj[t]
+            return False
+        i0 = i1
+    return True
 
 
 @numba.njit(cache=True)

@@ -74,31 +74,12 @@ def _nonnegative(table, name, prefix):
 
 
 class PairForces:
-    """The DPD pair forces of a list (the kernel passes of `_kernels`), with
-    their per-entry scratch, grown to the list's length as needed."""
+    """The DPD pair forces of a list (`_kernels.dpd_forces`), with the
+    fixed-point accumulator kept between calls."""
 
     def __init__(self):
-        self._capacity = 0
-        self._allocate(1)
-        self.row_end = np.empty(1, np.int64)
         self.acc = np.empty((0, 3), np.int64)
-
-    def _allocate(self, capacity):
-        self.pj = np.empty(capacity, np.int32)
-        self.fcd = np.empty(capacity)
-        self.frand = np.empty(capacity)
-        self.u = np.empty(capacity)
-        self.theta = np.empty(capacity)
-        self.c0, self.c1, self.c3 = (np.empty(capacity, np.uint32) for _ in range(3))
-        self._capacity = capacity
-
-    def _resize(self, n_local, n_rows, n_entries):
-        if n_entries > self._capacity:
-            self._allocate(max(n_entries, int(1.25 * self._capacity)))
-        if len(self.row_end) < n_local:
-            self.row_end = np.empty(n_local, np.int64)
-        if len(self.acc) < n_rows:
-            self.acc = np.empty((int(1.25 * n_rows), 3), np.int64)
+        self.bad = np.full(2, -1, np.int64)
 
     def __call__(self, x, v, ids, types, n_local, nbr_start, nbr_index, half, a, gamma, sigma,
                  cutsq, rcinv, seed, step, dt, excl_start, excl_partner, f, reverse=None):
@@ -108,24 +89,21 @@ class PairForces:
 
         Raises RunError naming the pair when a term is not finite or too large.
         """
-        self._resize(n_local, len(x) if half else n_local, int(nbr_start[n_local]))
-        kept = kernels.dpd_pair_select(x, types, n_local, nbr_start, nbr_index, cutsq,
-                                       self.row_end, self.pj)
-        kernels.dpd_pair_terms(x, v, ids, types, n_local, self.row_end, self.pj, a, gamma, sigma,
-                               rcinv, 1.0 / math.sqrt(dt), excl_start, excl_partner, self.fcd,
-                               self.frand, self.c0, self.c1, self.c3)
-        seed = int(seed)
-        kernels.pair_normals(kept, self.c0, self.c1, self.c3, np.uint32(step & 0xFFFFFFFF),
-                             np.uint32(seed & 0xFFFFFFFF), np.uint32(seed >> 32), self.u,
-                             self.theta)
-        acc = self.acc[: len(x) if half else n_local]
+        n_rows = len(x) if half else n_local
+        if len(self.acc) < n_rows:
+            self.acc = np.empty((int(1.25 * n_rows), 3), np.int64)
+        acc = self.acc[:n_rows]
         acc.fill(0)
-        bad = kernels.dpd_fixed_sums(x, n_local, self.row_end, self.pj, self.fcd, self.frand,
-                                     self.theta, half, acc)
-        if bad >= 0:
-            i = int(np.searchsorted(self.row_end[:n_local], bad, side="right"))
+        seed = int(seed)
+        ok = kernels.dpd_forces(x, v, ids, types, n_local, nbr_start, nbr_index, half, a, gamma,
+                                sigma, cutsq, rcinv, 1.0 / math.sqrt(dt), excl_start,
+                                excl_partner, np.uint32(step & 0xFFFFFFFF),
+                                np.uint32(seed & 0xFFFFFFFF), np.uint32(seed >> 32), acc,
+                                self.bad)
+        if not ok:
+            i, j = self.bad
             raise RunError(step, f"the DPD force between particles {int(ids[i])} and "
-                                 f"{int(ids[self.pj[bad]])} is not finite or above "
+                                 f"{int(ids[j])} is not finite or above "
                                  f"{kernels.FIXED_LIMIT / kernels.FIXED_SCALE:.3g} "
                                  "(overlapping beads or a blown-up run: reduce dt)")
         if half:
