@@ -64,6 +64,7 @@ def send_grouped(comm, rows, send_counts):
 
 
 def _alltoallv(comm, a, send_counts, recv_counts):
+    """The rows of `a` (grouped by destination) exchanged as bytes, counts in rows."""
     item = a.dtype.itemsize * row_size(a)
     recv = np.empty((int(recv_counts.sum()),) + a.shape[1:], dtype=a.dtype)
     comm.Alltoallv([a.view(np.uint8).reshape(-1), send_counts * item, MPI.BYTE],

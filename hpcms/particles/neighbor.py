@@ -68,8 +68,9 @@ class NeighborList:
     def bins(self, box, lo, hi, s):
         """Binning of fractional positions over this rank's region plus halo.
 
-        Bins are aligned to the whole box (the same grid on every rank) and
-        at least 1/`reach` of the list cutoff wide, so a stencil of
+        Bins are aligned to the whole box (the same grid on every rank; a
+        half list's shifted by HALF_OFFSET bins) and at least 1/`reach` of
+        the list cutoff wide, so a stencil of
         `reach` bins each way covers every pair.  Returns a `Bins`; its
         `bin` places more slots on the same grid.
         """
