@@ -603,9 +603,16 @@ def order_after(chi, steps):
 
 
 def test_blend_demixes_above_critical_chi_n_and_stays_mixed_below():
-    """Chains of N = 8: chi N = 16 > 2 demixes, chi N = 0.8 < 2 stays mixed."""
-    assert order_after(2.0, 600) > 0.03
-    assert order_after(0.1, 600) < 0.01
+    """Chains of N = 8: chi N = 16 > 2 demixes, chi N = 0.8 < 2 stays mixed.
+
+    S(k1) / N after 600 steps, seeds 1998-2007 (2004 stretched a bond past
+    the reach at the start): mixed 0.0024-0.0113, demixed 0.035-0.069.
+    The trajectory of one seed is not the same on every CPU (seed 1998,
+    mixed: below 0.01 where this test was written, 0.0113 on an Intel
+    Xeon), so the bounds leave room on both sides.
+    """
+    assert order_after(2.0, 600) > 0.025
+    assert order_after(0.1, 600) < 0.018
 
 
 # --- bad input -------------------------------------------------------------------

@@ -35,42 +35,62 @@ def shift_vectors(images, cell, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def select_rows(s, rows, start, stop, column, bound, below, per_unit, offset, lowest, out):
-    """out[:k] = the j in [start, stop) with s[j, column] < bound (below) or
-    >= bound (not below), in order; returns k.  With per_unit > 0, only
-    those whose bin along `column`, floor(s per_unit + offset) on a grid of
-    per_unit bins per box length, is `lowest` or above.
+def select_slots(s, rec_s, rec, start, stop, column, bound, below, per_unit, offset, lowest,
+                 out):
+    """out[:k] = the slots j in [start, stop) whose fractional coordinate
+    along `column` is < bound (below) or >= bound (not below), in order;
+    returns k.  Slot j < len(s) is owned particle j (fractional coordinates
+    s[j], image 0), a later one is ghost record j - len(s) (rows `rec` of
+    `fill_records`, their shifted fractional coordinates also in rec_s).
 
-    A record's bin (records are rows of `fill_records`) is its owner's bin
-    shifted by whole boxes, in integers, as `_neighbor_kernels.bin_index`
-    places ghosts."""
+    With per_unit > 0, only the slots whose bin along `column`,
+    floor(s per_unit + offset) on a grid of per_unit bins per box length, is
+    `lowest` or above: a record's bin is its owner's bin shifted by whole
+    boxes, in integers, as `_neighbor_kernels.bin_index` places ghosts."""
+    n = s.shape[0]
     k = 0
     scale = int(per_unit)
     for j in range(start, stop):
         out[k] = j
-        if (s[j, column] < bound) == below:
+        if j < n:
+            inside = (s[j, column] < bound) == below
+            own, image = s[j, column], 0
+        else:
+            g = j - n
+            inside = (rec_s[g, column] < bound) == below
+            own, image = rec[g, 11 + column], np.int64(rec[g, 6 + column])
+        if inside:
             if per_unit <= 0.0:
                 k += 1
             else:
-                b = int(np.floor(rows[j, 11 + column] * per_unit + offset)) \
-                    + np.int64(rows[j, 6 + column]) * scale
-                k += b >= lowest
+                k += int(np.floor(own * per_unit + offset)) + image * scale >= lowest
     return k
 
 
 @numba.njit(cache=True, error_model="numpy")
-def fill_records(x, s, ids, types, rows, s_out):
-    """Ghost records of the owned particles: rows[i] = (s, x, image 0, id, type, s)
-    (the columns of `hpcms.parallel.halo`), and s_out[i] = s[i]."""
-    for i in range(x.shape[0]):
-        for d in range(3):
-            rows[i, d] = s[i, d]
-            rows[i, 3 + d] = x[i, d]
-            rows[i, 6 + d] = 0.0
-            rows[i, 11 + d] = s[i, d]
-            s_out[i, d] = s[i, d]
-        rows[i, 9] = ids[i]
-        rows[i, 10] = types[i]
+def fill_records(x, s, ids, types, rec, slots, column, shift, out):
+    """out[k] = the ghost record of slot slots[k] (see `select_slots`) with
+    its image moved by `shift` boxes along `column`: columns 0-2 the image's
+    fractional coordinates, 3-5 the owner's position, 6-8 the image, 9 the
+    id, 10 the type, 11-13 the owner's own fractional coordinates (the
+    columns of `hpcms.parallel.halo`)."""
+    n = s.shape[0]
+    for k in range(slots.shape[0]):
+        j = slots[k]
+        if j < n:
+            for d in range(3):
+                out[k, d] = s[j, d]
+                out[k, 3 + d] = x[j, d]
+                out[k, 6 + d] = 0.0
+                out[k, 11 + d] = s[j, d]
+            out[k, 9] = ids[j]
+            out[k, 10] = types[j]
+        else:
+            for c in range(rec.shape[1]):
+                out[k, c] = rec[j - n, c]
+        if shift != 0.0:
+            out[k, column] += shift
+            out[k, 6 + column] += shift
 
 
 @numba.njit(cache=True, error_model="numpy")

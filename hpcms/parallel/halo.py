@@ -27,7 +27,7 @@ from .rows import add_rows, row_size, send_grouped, take
 # 0-2 the fractional coordinates of the image (shifted by whole box lengths),
 # 3-5 the owner's position, 6-8 the image, 9 the id, 10 the type, 11-13 the
 # owner's own fractional coordinates.
-_S, _IMG, _WIDTH = slice(0, 3), 6, 14
+_S, _WIDTH = slice(0, 3), 14
 
 
 def _sendrecv(comm, send, dest, source, tag):
@@ -44,16 +44,6 @@ def _sendrecv(comm, send, dest, source, tag):
     comm.Recv(recv, source=source, tag=tag)
     request.Wait()
     return recv
-
-
-def _select(slots, span, column, bound, below, bins=(0.0, 0.0), lowest=0):
-    """Indices j in range(*span) with slots.s[j, column] < bound (below) or
-    >= bound; with bins = (per_unit > 0, offset), only those in bin `lowest`
-    or above along `column` (see `_halo_kernels.select_rows`)."""
-    out = np.empty(span[1] - span[0], dtype=np.int64)
-    k = kernels.select_rows(slots.s, slots.rows, span[0], span[1], column, bound, below,
-                            bins[0], bins[1], lowest, out)
-    return out[:k]
 
 
 def _lowest_column(domain, per_unit, offset):
@@ -85,16 +75,38 @@ class _Stage:
         self.recv_count = recv_count
 
 
-class _Records:
+class _Ghosts:
     """Ghost records (rows of _WIDTH floats) appended in place, growing by
-    doubling, with a compact copy of their fractional coordinates to select on."""
+    doubling, with a compact copy of their fractional coordinates to select
+    on.  Slot j of the pattern is owned particle j below n_local, ghost
+    record j - n_local above."""
 
-    def __init__(self, x, s, ids, types):
-        n = len(x)
-        self.rows = np.empty((max(2 * n, 16), _WIDTH))
+    def __init__(self, x, s, ids, types, capacity):
+        self.owned = (x, s, ids, types)
+        self.n_local = len(x)
+        self.rows = np.empty((max(capacity, 16), _WIDTH))
         self.s = np.empty((len(self.rows), 3))
-        kernels.fill_records(x, s, ids, types, self.rows, self.s)
-        self.n = n
+        self.n = 0
+
+    @property
+    def n_slots(self):
+        return self.n_local + self.n
+
+    def select(self, span, column, bound, below, bins=(0.0, 0.0), lowest=0):
+        """Slots j in range(*span) whose fractional coordinate along `column`
+        is < bound (below) or >= bound; with bins = (per_unit > 0, offset),
+        only those in bin `lowest` or above along `column`
+        (`_halo_kernels.select_slots`)."""
+        out = np.empty(span[1] - span[0], dtype=np.int64)
+        k = kernels.select_slots(self.owned[1], self.s, self.rows, span[0], span[1], column,
+                                 bound, below, bins[0], bins[1], lowest, out)
+        return out[:k]
+
+    def records(self, slots, column, shift):
+        """The records of `slots`, their images moved by `shift` boxes along `column`."""
+        out = np.empty((len(slots), _WIDTH))
+        kernels.fill_records(*self.owned, self.rows, slots, column, shift, out)
+        return out
 
     def append(self, got):
         """Append the records `got` (k, _WIDTH)."""
@@ -142,56 +154,53 @@ class Halo:
         """
         dom, comm = self.domain, self.comm
         n_local = len(x)
-        slots = _Records(x, s, ids, types)
+        slots = _Ghosts(x, s, ids, types, int(1.25 * self.n_ghost))
         self.stages = []
         # A sliver more than the cutoff in fractional terms, so that round-off
         # in s never drops a ghost that is needed.
-        delta = dom.box.fractional_cutoff(self.cutoff) * (1.0 + 1e-10) + 1e-12
+        delta = (dom.box.fractional_cutoff(self.cutoff) * (1.0 + 1e-10) + 1e-12).tolist()
         lowest = _lowest_column(dom, *half_bins) if half_bins else 0
+        dims, coords = dom.dims.tolist(), dom.coords.tolist()
+        lo, hi = dom.lo.tolist(), dom.hi.tolist()
         for d in range(3):
-            width = 1.0 / dom.dims[d]
-            hops = max(1, math.ceil(delta[d] / width))
+            hops = max(1, math.ceil(delta[d] / (1.0 / dims[d])))
             self.hops[d] = hops
             lower, upper = dom.neighbors[d]
-            at_low = dom.coords[d] == 0
-            at_high = dom.coords[d] == dom.dims[d] - 1
+            # Records crossing the periodic boundary move by one box.
+            down_shift = 1.0 if coords[d] == 0 else 0.0
+            up_shift = -1.0 if coords[d] == dims[d] - 1 else 0.0
+            # For a half list, along x only from the receiver's lowest bin on
+            # (its frame is one box lower when it wraps round).
+            keep = half_bins if half_bins and d == 0 else (0.0, 0.0)
+            keep_from = lowest + int(keep[0]) * (up_shift != 0.0)
             # The slots each direction may send on: all at the first hop,
             # then those received on the hop before.
-            down = up = (0, slots.n)
+            down = up = (0, slots.n_slots)
             for hop in range(hops):
-                # Towards the lower neighbour: what lies within delta of my low face.
-                sel = _select(slots, down, d, dom.lo[d] + delta[d], below=True)
-                send = take(slots.rows, sel)
-                if at_low:
-                    send[:, d] += 1.0
-                    send[:, _IMG + d] += 1.0
-                got_from_upper = _sendrecv(comm, send, lower, upper, 10 + 4 * d)
-                # Towards the upper neighbour: within delta of my high face;
-                # for a half list, along x from the receiver's lowest bin on
-                # (its frame is one box lower when it wraps round).
-                keep = half_bins if half_bins and d == 0 else (0.0, 0.0)
-                sel_up = _select(slots, up, d, dom.hi[d] - delta[d], below=False, bins=keep,
-                                 lowest=lowest + int(keep[0]) * at_high)
-                send = take(slots.rows, sel_up)
-                if at_high:
-                    send[:, d] -= 1.0
-                    send[:, _IMG + d] -= 1.0
-                first = slots.n
+                # Towards the lower neighbour: what lies within delta of my low face;
+                # towards the upper one: within delta of my high face.
+                sel = slots.select(down, d, lo[d] + delta[d], below=True)
+                got_from_upper = _sendrecv(comm, slots.records(sel, d, down_shift), lower, upper,
+                                           10 + 4 * d)
+                sel_up = slots.select(up, d, hi[d] - delta[d], below=False, bins=keep,
+                                      lowest=keep_from)
+                send_up = slots.records(sel_up, d, up_shift)
+                first = slots.n_slots
                 slots.append(got_from_upper)
                 self.stages.append(_Stage(sel, lower, upper, first, len(got_from_upper)))
-                got_from_lower = _sendrecv(comm, send, upper, lower, 12 + 4 * d)
-                second = slots.n
+                got_from_lower = _sendrecv(comm, send_up, upper, lower, 12 + 4 * d)
+                second = slots.n_slots
                 slots.append(got_from_lower)
                 self.stages.append(_Stage(sel_up, upper, lower, second, len(got_from_lower)))
-                down, up = (first, second), (second, slots.n)
-        n_ghost = slots.n - n_local
+                down, up = (first, second), (second, slots.n_slots)
+        n_ghost = slots.n
         self.n_local = n_local
         self.base = np.empty((n_ghost, 3))
         self.images = np.empty((n_ghost, 3), dtype=np.int64)
         ghost_ids = np.empty(n_ghost, dtype=np.int64)
         ghost_types = np.empty(n_ghost, dtype=np.int32)
         owner_s = np.empty((n_ghost, 3))
-        kernels.split_records(slots.rows[n_local: slots.n], self.base, self.images, ghost_ids,
+        kernels.split_records(slots.rows[:n_ghost], self.base, self.images, ghost_ids,
                               ghost_types, owner_s)
         self.shift = np.empty_like(self.base)
         kernels.shift_vectors(self.images, dom.box.cell, self.shift)
