@@ -10,8 +10,9 @@ def _owner(s, i, dims):
     ranks, numbered row-major by grid coordinates."""
     r = 0
     for d in range(3):
-        c = min(max(int(np.floor(s[i, d] * dims[d])), 0), dims[d] - 1)
-        r = r * dims[d] + c
+        if dims[d] > 1:
+            c = min(max(int(np.floor(s[i, d] * dims[d])), 0), dims[d] - 1)
+            r = r * dims[d] + c
     return r
 
 
