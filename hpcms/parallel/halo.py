@@ -30,20 +30,43 @@ from .rows import add_rows, row_size, send_grouped, take
 _S, _WIDTH = slice(0, 3), 14
 
 
-def _sendrecv(comm, send, dest, source, tag):
-    """Send the rows `send` to dest and receive rows of the same shape and
-    dtype, as many as come, from source (`send` itself when both are this
-    rank).  One message each way: the size is read off the arriving one."""
-    if dest == comm.rank and source == comm.rank:
-        return send
-    request = comm.Isend(np.ascontiguousarray(send), dest=dest, tag=tag)
-    status = MPI.Status()
-    comm.Probe(source=source, tag=tag, status=status)
-    row_bytes = send.dtype.itemsize * row_size(send)
-    recv = np.empty((status.Get_count(MPI.BYTE) // row_bytes,) + send.shape[1:], dtype=send.dtype)
-    comm.Recv(recv, source=source, tag=tag)
-    request.Wait()
-    return recv
+def _sendrecv(comm, messages):
+    """Send the rows `send` of each (send, dest, source, tag) to dest and
+    receive rows of the same shape and dtype, as many as come, from source
+    (`send` itself when both are this rank); all messages in flight at once.
+    Returns the received arrays.  One message each way: sizes are read off
+    the arriving ones."""
+    requests = [comm.Isend(np.ascontiguousarray(send), dest=dest, tag=tag)
+                for send, dest, source, tag in messages
+                if not dest == source == comm.rank]
+    received = []
+    for send, dest, source, tag in messages:
+        if dest == source == comm.rank:
+            received.append(send)
+            continue
+        status = MPI.Status()
+        comm.Probe(source=source, tag=tag, status=status)
+        row_bytes = send.dtype.itemsize * row_size(send)
+        recv = np.empty((status.Get_count(MPI.BYTE) // row_bytes,) + send.shape[1:],
+                        dtype=send.dtype)
+        comm.Recv(recv, source=source, tag=tag)
+        received.append(recv)
+    MPI.Request.Waitall(requests)
+    return received
+
+
+def _exchange(comm, messages):
+    """For each (send, recv, dest, source, tag): send to dest, receive into
+    recv (of known size) from source, or copy when both are this rank; all
+    messages in flight at once."""
+    requests = []
+    for send, recv, dest, source, tag in messages:
+        if dest == source == comm.rank:
+            recv[...] = send
+        else:
+            requests.append(comm.Irecv(recv, source=source, tag=tag))
+            requests.append(comm.Isend(send, dest=dest, tag=tag))
+    MPI.Request.Waitall(requests)
 
 
 def _lowest_column(domain, per_unit, offset):
@@ -179,16 +202,16 @@ class Halo:
             for hop in range(hops):
                 # Towards the lower neighbour: what lies within delta of my low face;
                 # towards the upper one: within delta of my high face.
+                # Both draw on the slots before this hop only.
                 sel = slots.select(down, d, lo[d] + delta[d], below=True)
-                got_from_upper = _sendrecv(comm, slots.records(sel, d, down_shift), lower, upper,
-                                           10 + 4 * d)
                 sel_up = slots.select(up, d, hi[d] - delta[d], below=False, bins=keep,
                                       lowest=keep_from)
-                send_up = slots.records(sel_up, d, up_shift)
+                got_from_upper, got_from_lower = _sendrecv(comm, [
+                    (slots.records(sel, d, down_shift), lower, upper, 10 + 4 * d),
+                    (slots.records(sel_up, d, up_shift), upper, lower, 12 + 4 * d)])
                 first = slots.n_slots
                 slots.append(got_from_upper)
                 self.stages.append(_Stage(sel, lower, upper, first, len(got_from_upper)))
-                got_from_lower = _sendrecv(comm, send_up, upper, lower, 12 + 4 * d)
                 second = slots.n_slots
                 slots.append(got_from_lower)
                 self.stages.append(_Stage(sel_up, upper, lower, second, len(got_from_lower)))
@@ -216,12 +239,15 @@ class Halo:
 
     def update_positions(self, x_all):
         """Refresh ghost positions from their owners' current positions."""
-        comm, n_local = self.comm, self.n_local
-        for k, st in enumerate(self.stages):
-            send = np.empty((len(st.send_index), 3))
-            kernels.gather_base(x_all, self.base, n_local, st.send_index, send)
-            recv = self.base[st.recv_start - n_local: st.recv_start - n_local + st.recv_count]
-            self._exchange(comm, send, recv, st, k)
+        n_local = self.n_local
+        for hop in self._hops():
+            messages = []
+            for k, st in hop:
+                send = np.empty((len(st.send_index), 3))
+                kernels.gather_base(x_all, self.base, n_local, st.send_index, send)
+                recv = self.base[st.recv_start - n_local: st.recv_start - n_local + st.recv_count]
+                messages.append((send, recv, st.dest, st.source, 100 + k))
+            _exchange(self.comm, messages)
         self.positions(x_all)
 
     def deform(self, x_all):
@@ -232,38 +258,43 @@ class Halo:
 
     def forward(self, a_all):
         """Copy a per-particle array (n_local + n_ghost, k) from owners to ghosts, unshifted."""
-        comm = self.comm
-        for k, st in enumerate(self.stages):
-            recv = a_all[st.recv_start: st.recv_start + st.recv_count]
-            if st.dest == comm.rank and st.source == comm.rank:
-                take(a_all, st.send_index, out=recv)  # sources precede the ghosts they feed
-            else:
-                self._exchange(comm, take(a_all, st.send_index), recv, st, k)
+        rank = self.comm.rank
+        for hop in self._hops():
+            messages = []
+            for k, st in hop:
+                recv = a_all[st.recv_start: st.recv_start + st.recv_count]
+                if st.dest == st.source == rank:
+                    take(a_all, st.send_index, out=recv)  # sources precede the ghosts they feed
+                else:
+                    messages.append((take(a_all, st.send_index), recv, st.dest, st.source,
+                                     200 + k))
+            _exchange(self.comm, messages)
 
     def reverse(self, a_all):
         """Add each ghost row of a per-particle array (n_local + n_ghost, k) into
-        its owner's row: `forward` run backwards, stages in reverse order so
+        its owner's row: `forward` run backwards, hops in reverse order so
         that ghosts of ghosts pass their sums on.  Meant for integer sums
         (exact in any order).  Collective."""
-        comm = self.comm
-        for k in reversed(range(len(self.stages))):
-            st = self.stages[k]
-            sums = a_all[st.recv_start: st.recv_start + st.recv_count]
-            if st.dest == comm.rank and st.source == comm.rank:
-                add_rows(a_all, st.send_index, sums)  # the rows added to precede `sums`
-                continue
-            got = np.empty((len(st.send_index),) + a_all.shape[1:], dtype=a_all.dtype)
-            comm.Sendrecv(np.ascontiguousarray(sums), dest=st.source, sendtag=300 + k,
-                          recvbuf=got, source=st.dest, recvtag=300 + k)
-            add_rows(a_all, st.send_index, got)
+        rank = self.comm.rank
+        for hop in reversed(self._hops()):
+            messages, added = [], []
+            for k, st in hop:
+                sums = a_all[st.recv_start: st.recv_start + st.recv_count]
+                if st.dest == st.source == rank:
+                    add_rows(a_all, st.send_index, sums)  # the rows added to precede `sums`
+                    continue
+                got = np.empty((len(st.send_index),) + a_all.shape[1:], dtype=a_all.dtype)
+                messages.append((np.ascontiguousarray(sums), got, st.source, st.dest, 300 + k))
+                added.append((st.send_index, got))
+            _exchange(self.comm, messages)
+            for rows, got in added:
+                add_rows(a_all, rows, got)
 
-    @staticmethod
-    def _exchange(comm, send, recv, st, k):
-        if st.dest == comm.rank and st.source == comm.rank:
-            recv[...] = send
-        else:
-            comm.Sendrecv(send, dest=st.dest, sendtag=100 + k, recvbuf=recv,
-                          source=st.source, recvtag=100 + k)
+    def _hops(self):
+        """The stages by hop, (index, stage) pairs: the two directions of a
+        hop send only what the slots before it hold, so they go at once."""
+        indexed = list(enumerate(self.stages))
+        return [indexed[h: h + 2] for h in range(0, len(indexed), 2)]
 
 
 def migrate(domain, s, arrays):
