@@ -31,6 +31,7 @@ from .io.h5md import H5MDWriter, TrajectoryObserver
 from .md.thermo import COLUMNS
 from .outputs import (EXIT_RESUMABLE, CheckpointObserver, Log, StopWatch,
                       ThermoObserver, truncate_csv)
+from .parallel.balance import Balancer
 from .parallel.box import Box
 from .parallel.domain import choose_grid
 from .particles.lattice import build_lattice
@@ -300,6 +301,10 @@ def execute(comm, deck: Deck, *, echo=True, resume=False, restart=None, force=Fa
         observers.append(structure)
         if ckpt is None:
             structure(sim)
+    balancer = None
+    if comm.size > 1 and deck.parallel.balance_every:
+        balancer = Balancer(s.domain, lambda: s.neighbors.seconds, deck.parallel.balance_every)
+        observers.append(balancer)
     traj = _trajectory(comm, deck, plan, sim, out, ckpt)
     if traj is not None:
         observers.append(traj)
@@ -325,7 +330,8 @@ def execute(comm, deck: Deck, *, echo=True, resume=False, restart=None, force=Fa
             structure.close()
     if rdf is not None:
         rdf.write(sim)
-    timing = _timing(comm, sim, loop, time.perf_counter() - t_start, imbalance, remaining)
+    timing = _timing(comm, sim, loop, time.perf_counter() - t_start, imbalance, remaining,
+                     balancer.moves if balancer else 0)
     if comm.rank == 0:
         (out / "timing.json").write_text(json.dumps(timing, indent=2))
     _log_timing(log, timing)
@@ -364,7 +370,7 @@ def _imbalance(comm, n_local):
     return max(counts) / mean if mean else 1.0
 
 
-def _timing(comm, sim, loop, wall, imbalance, steps):
+def _timing(comm, sim, loop, wall, imbalance, steps, balance_moves):
     s = sim.system
     return {
         "ranks": comm.size,
@@ -375,6 +381,8 @@ def _timing(comm, sim, loop, wall, imbalance, steps):
         "loop_seconds": loop,
         "particle_steps_per_second": s.n_global * steps / loop if loop > 0 else 0.0,
         "load_imbalance": imbalance,
+        "balance_moves": balance_moves,
+        "planes": [c.tolist() for c in s.domain.cuts],
         "neighbor_builds": s.neighbors.builds,
         "dangerous_builds": sim.dangerous_builds,
         "phases": sim.timers.summary(comm, loop),
@@ -391,3 +399,8 @@ def _log_timing(log, timing):
         log(f"{name:<9s} {t['min']:9.4f}  {t['avg']:9.4f}  {t['max']:9.4f}  {pct:6.1f}")
     log(f"neighbor list builds {timing['neighbor_builds']}, dangerous builds "
         f"{timing['dangerous_builds']}, load imbalance {timing['load_imbalance']:.3f}")
+    if timing["balance_moves"]:
+        planes = "; ".join(f"{'abc'[d]} {', '.join(f'{c:.4f}' for c in cuts)}"
+                           for d, cuts in enumerate(timing["planes"]) if len(cuts) > 2)
+        log(f"load balance: the planes between ranks moved {timing['balance_moves']} times; "
+            f"now at {planes}")

@@ -117,6 +117,10 @@ class OutputSection:
 class ParallelSection:
     grid: list = key([0, 0, 0], "ranks along the box's a, b, c axes; 0: chosen automatically",
                      kind=int, minimum=0, length=3)
+    balance_every: int = key(20, "move the planes between ranks every N steps so that each "
+                                 "rank's measured load (list-build time) evens out; "
+                                 "trajectories do not change (0: fixed, even planes)",
+                             "steps", kind=int, minimum=0)
 
 
 # `[potential]` and `[integrator]` are validated by md.pair and md.integrate.

@@ -1,9 +1,10 @@
 """Spatial decomposition of a periodic box on an MPI Cartesian grid.
 
-The box is cut in fractional coordinates: rank (i, j, k) of a grid
-(P0, P1, P2) owns s in [i/P0, (i+1)/P0) x [j/P1, ...) x [k/P2, ...).  Because
-the cut is fractional, the same decomposition serves orthogonal and triclinic
-boxes.
+The box is cut in fractional coordinates by planes along each axis: rank
+(i, j, k) of a grid (P0, P1, P2) owns s in [c0[i], c0[i+1]) x [c1[j], ...) x
+[c2[k], ...), evenly spaced (c0[i] = i/P0) until a balancer moves them
+(`hpcms.parallel.balance`).  Because the cut is fractional, the same
+decomposition serves orthogonal and triclinic boxes.
 """
 
 from __future__ import annotations
@@ -58,10 +59,35 @@ class Domain:
         self.box = box
         self.dims = np.array(dims, dtype=np.int64)
         self.coords = np.array(self.comm.Get_coords(self.comm.rank), dtype=np.int64)
-        self.lo = self.coords / self.dims
-        self.hi = (self.coords + 1) / self.dims
         # (lower, upper) neighbour ranks along each axis.
         self.neighbors = [self.comm.Shift(d, 1) for d in range(3)]
+        self.pending_cuts = None
+        self.set_cuts([np.arange(n + 1) / n for n in dims])
+
+    def set_cuts(self, cuts):
+        """Place the planes between ranks: cuts[d] (dims[d] + 1 increasing
+        fractions from 0 to 1); rank (i, j, k) owns [cuts[0][i], cuts[0][i +
+        1]) x ...  Every rank must pass the same cuts, and the particles must
+        be migrated afterwards (`ParticleSystem.reneighbor` does both with
+        `pending_cuts`)."""
+        cuts = [np.asarray(c, dtype=np.float64) for c in cuts]
+        for d, c in enumerate(cuts):
+            if len(c) != self.dims[d] + 1 or c[0] != 0.0 or c[-1] != 1.0 or np.any(np.diff(c) <= 0):
+                raise ValueError(f"cuts along axis {d} must rise from 0 to 1 in {self.dims[d]} "
+                                 f"steps, got {c.tolist()}")
+        self.cuts = cuts
+        self._cut_table = np.zeros((3, int(self.dims.max()) + 1))
+        for d, c in enumerate(cuts):
+            self._cut_table[d, : len(c)] = c
+        self.lo = np.array([cuts[d][self.coords[d]] for d in range(3)])
+        self.hi = np.array([cuts[d][self.coords[d] + 1] for d in range(3)])
+
+    def apply_pending_cuts(self):
+        """`set_cuts(pending_cuts)` if a balancer left some (at a list rebuild,
+        before migration: ownership may move only then)."""
+        if self.pending_cuts is not None:
+            self.set_cuts(self.pending_cuts)
+            self.pending_cuts = None
 
     @property
     def rank(self):
@@ -75,8 +101,8 @@ class Domain:
         kept = np.empty(len(s), dtype=np.int64)
         leaving = np.empty(len(s), dtype=np.int64)
         counts = np.zeros(self.comm.size, dtype=np.int64)
-        k = sort_out(np.ascontiguousarray(s, dtype=np.float64), self.dims, self.comm.rank, kept,
-                     leaving, counts)
+        k = sort_out(np.ascontiguousarray(s, dtype=np.float64), self.dims, self._cut_table,
+                     self.comm.rank, kept, leaving, counts)
         return kept[:k], leaving[: len(s) - k], counts
 
     def free(self):

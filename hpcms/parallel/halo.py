@@ -73,17 +73,12 @@ def _lowest_column(domain, per_unit, offset):
     """The lowest bin along x, floor(s per_unit + offset), that can hold a
     particle owned by this rank's upper neighbour along x, in its frame.
 
-    Owners are found with floor(s * dims) (`Domain.sort_out`): for dims a
-    power of two, and for the first column of ranks (s >= 0 exactly), its
-    particles have s >= lo exactly and the bin of lo is that bin (the same
-    operations, which never decrease); otherwise s may fall short of lo by
-    round-off, and one bin lower is safe.
+    Owners hold s >= their lower plane exactly (`Domain.sort_out`), and the
+    bin of that plane is computed by the same operations, which never
+    decrease: the bin of the plane is that lowest bin.
     """
-    dims = int(domain.dims[0])
-    c = (int(domain.coords[0]) + 1) % dims
-    u = c / dims * per_unit + offset
-    exact = c == 0 or dims & (dims - 1) == 0
-    return math.floor(u) if exact else math.floor(u - 1e-9)
+    upper = (int(domain.coords[0]) + 1) % int(domain.dims[0])
+    return math.floor(float(domain.cuts[0][upper]) * per_unit + offset)
 
 
 class _Stage:
@@ -186,7 +181,8 @@ class Halo:
         dims, coords = dom.dims.tolist(), dom.coords.tolist()
         lo, hi = dom.lo.tolist(), dom.hi.tolist()
         for d in range(3):
-            hops = max(1, math.ceil(delta[d] / (1.0 / dims[d])))
+            # Enough hops that the thinnest run of neighbours covers delta.
+            hops = max(1, math.ceil(delta[d] / float(np.diff(dom.cuts[d]).min())))
             self.hops[d] = hops
             lower, upper = dom.neighbors[d]
             # Records crossing the periodic boundary move by one box.

@@ -13,6 +13,7 @@ is retried with a larger buffer.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,7 @@ class NeighborList:
         self.index = np.zeros(0, dtype=np.int32)
         self.n_pairs = 0
         self.builds = 0
+        self.seconds = 0.0  # wall time spent building (a rank's load, for balancing)
         self.reach = HALF_REACH if self.half else FULL_REACH
 
     @property
@@ -89,6 +91,7 @@ class NeighborList:
         """Rebuild from positions x (owned first, then ghosts), their Bins and
         slot keys (a callable giving them; a half list needs none, it needs
         `ids`, the global ids of the slots)."""
+        t0 = time.perf_counter()
         if len(self.index) < 16 * max(n_local, 1):
             self.index = np.empty(100 * max(n_local, 1), dtype=np.int32)
         self.start = np.empty(n_local + 1, dtype=np.int64)
@@ -110,6 +113,7 @@ class NeighborList:
             self.index = np.empty(2 * len(self.index), dtype=np.int32)
         self.n_pairs = int(n)
         self.builds += 1
+        self.seconds += time.perf_counter() - t0
 
 
 @dataclass

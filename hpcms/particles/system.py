@@ -81,8 +81,10 @@ class ParticleSystem:
         self.reneighbor(step, wrap=wrap, carry_forces=f is not None)
 
     def reneighbor(self, step, *, wrap=True, carry_forces=False):
-        """Wrap, migrate, sort, rebuild ghosts and the Verlet list."""
+        """Wrap, migrate (to the domain's pending cuts, if a balancer moved
+        them), sort, rebuild ghosts and the Verlet list."""
         carry_forces = carry_forces or self.keep_forces
+        self.domain.apply_pending_cuts()
         n = self.n_local
         x = np.ascontiguousarray(self.x[:n])
         s = np.empty((n, 3))

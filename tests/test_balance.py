@@ -1,0 +1,148 @@
+"""Load balance: planes between ranks that move (`hpcms.parallel.balance`).
+
+The serial tests check where `shifted_cuts` puts the planes; the MPI ones
+that moving planes change which rank owns what and nothing else: every pair
+is still listed once, trajectories keep their bytes.
+"""
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from hpcms.config.deck import deck_from_table
+from hpcms.parallel.balance import THRESHOLD, Balancer, shifted_cuts
+from hpcms.parallel.box import Box
+from hpcms.particles.system import ParticleSystem
+from hpcms.run import build_simulation, prepare
+from test_determinism import assert_same
+from test_dpd_mpi import CASES, STEPS, _full_rows, _oriented_pairs, trajectory_bytes
+
+
+def test_equal_loads_leave_the_planes_where_they_are():
+    cuts = np.array([0.0, 0.3, 0.55, 1.0])
+    assert shifted_cuts(cuts, [5.0, 5.0, 5.0]).tolist() == pytest.approx(cuts.tolist(), abs=1e-15)
+
+
+def test_load_spread_evenly_over_the_box_splits_it_evenly():
+    cuts = np.array([0.0, 0.3, 0.55, 1.0])
+    load = np.diff(cuts) * 7.0  # the same load per unit width everywhere
+    new = shifted_cuts(cuts, load, damping=1.0)
+    assert new.tolist() == pytest.approx([0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0], abs=1e-12)
+
+
+def test_planes_move_half_way_to_the_even_split():
+    """Loads 3 and 1 on halves: the even split puts the plane at 1/3 (the
+    load taken as spread evenly over each slab); damped by 1/2, at 5/12."""
+    new = shifted_cuts([0.0, 0.5, 1.0], [3.0, 1.0])
+    assert new.tolist() == pytest.approx([0.0, 5.0 / 12.0, 1.0], abs=1e-15)
+    assert shifted_cuts([0.0, 0.5, 1.0], [3.0, 1.0], damping=1.0)[1] == pytest.approx(1.0 / 3.0)
+
+
+@pytest.mark.parametrize("load", [[1e6, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1e6], [0.0, 5.0, 0.0, 0.0]])
+def test_no_slab_thinner_than_half_its_even_share(load):
+    new = shifted_cuts([0.0, 0.25, 0.5, 0.75, 1.0], load, damping=1.0)
+    assert new[0] == 0.0 and new[-1] == 1.0
+    assert np.diff(new).min() >= 0.125 - 1e-15
+
+
+def test_ownership_follows_the_planes():
+    """A particle on a plane belongs to the rank above it; set_cuts refuses
+    planes that do not rise from 0 to 1."""
+    s = ParticleSystem(MPI.COMM_SELF, Box(np.eye(3) * 10.0), np.ones(1), 1.0, 0.3)
+    dom = s.domain
+    kept, leaving, counts = dom.sort_out(np.array([[0.0, 0.5, 0.999]]))
+    assert kept.tolist() == [0] and counts.tolist() == [0]
+    for bad in ([0.0, 0.5], [0.1, 1.0], [0.0, 0.0, 1.0]):
+        with pytest.raises(ValueError, match="cuts along axis 0"):
+            dom.set_cuts([bad, [0.0, 1.0], [0.0, 1.0]])
+    s.free()
+
+
+def _uneven(domain):
+    """Planes bunched towards the low end of every axis split over ranks."""
+    return [(np.arange(n + 1) / n) ** 1.4 for n in domain.dims.tolist()]
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("cell", [np.diag([9.0, 7.5, 8.0]),
+                                  [[9.0, 0, 0], [1.7, 7.5, 0], [-1.1, 0.8, 8.0]]],
+                         ids=["orthogonal", "triclinic"])
+def test_half_list_between_uneven_planes_holds_every_pair_once(cell):
+    """Planes moved off the even split (slabs from 0.07 to 0.38 of the box on
+    four ranks): the ranks' half lists still hold every pair of the serial
+    full list exactly once."""
+    world = MPI.COMM_WORLD
+    cell = np.asarray(cell, dtype=float).T
+    n = 1600
+    x = np.random.default_rng(23).random((n, 3)) @ cell.T
+    zeros, ids, types = np.zeros((n, 3)), np.arange(n), np.zeros(n, np.int32)
+    full = ParticleSystem(MPI.COMM_SELF, Box(cell), np.ones(1), 1.0, 0.45)
+    full.scatter(x, zeros, ids, types)
+    half = ParticleSystem(world, Box(cell), np.ones(1), 1.0, 0.45, half_list=True)
+    mine = world.rank == 0
+    half.scatter(x if mine else zeros[:0], zeros if mine else zeros[:0], ids if mine else ids[:0],
+                 types if mine else types[:0])
+    half.domain.pending_cuts = _uneven(half.domain)
+    half.reneighbor(1)
+    assert [c.tolist() for c in half.domain.cuts] == [c.tolist() for c in _uneven(half.domain)]
+    listed = [p for part in world.allgather(_oriented_pairs(half)) for p in part]
+    wanted = [(int(full.ids[i]), int(full.ids[j]), tuple(int(c) for c in img))
+              for i, j, img in _full_rows(full)]
+    assert len(listed) == len(set(listed))
+    assert sorted(listed) == sorted(wanted)
+    full.free()
+    half.free()
+
+
+class _Seesaw:
+    """A made-up load: at each reading the other end of the grid along a
+    was the busy one (four times the other end), so the planes swing."""
+
+    def __init__(self, domain):
+        self.domain = domain
+        self.readings = 0
+        self.total = 0.0
+
+    def __call__(self):
+        n, c = int(self.domain.dims[0]), int(self.domain.coords[0])
+        busy = c if self.readings % 2 else n - 1 - c
+        self.total += 1.0 + 3.0 * busy / max(n - 1, 1)
+        self.readings += 1
+        return self.total
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.parametrize("case", ["water", "surfactant-angles", "lj-dpd-tstat"])
+def test_moving_planes_leave_the_trajectory_bitwise_the_same(case):
+    """Planes moved every 5 steps (at the rebuilds that come anyway): the
+    trajectory has the bytes of the serial one."""
+    world = MPI.COMM_WORLD
+    t = CASES[case]
+    ref = trajectory_bytes(MPI.COMM_SELF, t, STEPS)
+    sim = build_simulation(world, prepare(world, deck_from_table(t, "dpd.toml")))
+    dom = sim.system.domain
+    balancer = Balancer(dom, _Seesaw(dom), 5)
+    seen = set()
+
+    class Watch:  # records the planes in force after each step
+        def needs_rebuild(self, step):
+            return False
+
+        def due(self, step, end):
+            return True
+
+        def __call__(self, sim):
+            seen.add(tuple(dom.cuts[0].tolist()))
+
+    sim.run(STEPS, [balancer, Watch()])
+    s = sim.system
+    got = s.gather(s.x, s.v, s.image)
+    s.free()
+    assert balancer.moves >= STEPS // 5 - 1
+    assert len(seen) >= 3
+    if world.rank == 0:
+        assert_same(ref, got)
+
+
+def test_threshold_keeps_small_differences_still():
+    assert THRESHOLD > 1.0
