@@ -15,7 +15,7 @@ from hpcms.parallel.box import Box
 from hpcms.particles.system import ParticleSystem
 from hpcms.run import build_simulation, prepare
 from test_determinism import assert_same
-from test_dpd_mpi import CASES, STEPS, _full_rows, _oriented_pairs, trajectory_bytes
+from test_dpd_mpi import CASES, STEPS, assert_every_pair_once, trajectory_bytes
 
 
 def test_equal_loads_leave_the_planes_where_they_are():
@@ -68,30 +68,10 @@ def _uneven(domain):
                                   [[9.0, 0, 0], [1.7, 7.5, 0], [-1.1, 0.8, 8.0]]],
                          ids=["orthogonal", "triclinic"])
 def test_half_list_between_uneven_planes_holds_every_pair_once(cell):
-    """Planes moved off the even split (slabs from 0.07 to 0.38 of the box on
+    """Planes moved off the even split (slabs from 0.14 to 0.33 of the box on
     four ranks): the ranks' half lists still hold every pair of the serial
     full list exactly once."""
-    world = MPI.COMM_WORLD
-    cell = np.asarray(cell, dtype=float).T
-    n = 1600
-    x = np.random.default_rng(23).random((n, 3)) @ cell.T
-    zeros, ids, types = np.zeros((n, 3)), np.arange(n), np.zeros(n, np.int32)
-    full = ParticleSystem(MPI.COMM_SELF, Box(cell), np.ones(1), 1.0, 0.45)
-    full.scatter(x, zeros, ids, types)
-    half = ParticleSystem(world, Box(cell), np.ones(1), 1.0, 0.45, half_list=True)
-    mine = world.rank == 0
-    half.scatter(x if mine else zeros[:0], zeros if mine else zeros[:0], ids if mine else ids[:0],
-                 types if mine else types[:0])
-    half.domain.pending_cuts = _uneven(half.domain)
-    half.reneighbor(1)
-    assert [c.tolist() for c in half.domain.cuts] == [c.tolist() for c in _uneven(half.domain)]
-    listed = [p for part in world.allgather(_oriented_pairs(half)) for p in part]
-    wanted = [(int(full.ids[i]), int(full.ids[j]), tuple(int(c) for c in img))
-              for i, j, img in _full_rows(full)]
-    assert len(listed) == len(set(listed))
-    assert sorted(listed) == sorted(wanted)
-    full.free()
-    half.free()
+    assert_every_pair_once(cell, seed=23, planes=_uneven)
 
 
 class _Seesaw:

@@ -148,10 +148,18 @@ def test_half_list_on_any_rank_count_holds_every_pair_once(cell):
     """The DPD half list, decomposed: together the ranks list every pair of the
     serial full list exactly once (no pair lost or doubled at a rank boundary,
     a periodic boundary or a bin edge)."""
+    assert_every_pair_once(cell, seed=17)
+
+
+def assert_every_pair_once(cell, seed, planes=None):
+    """1,600 random particles in `cell` (rows: the cell vectors): the half
+    lists of the ranks of COMM_WORLD hold every pair of the serial full list
+    exactly once.  planes(domain): planes between ranks to move to before
+    the lists are built again.  Collective."""
     world = MPI.COMM_WORLD
     cell = np.asarray(cell, dtype=float).T
     n = 1600
-    x = np.random.default_rng(17).random((n, 3)) @ cell.T
+    x = np.random.default_rng(seed).random((n, 3)) @ cell.T
     zeros, ids, types = np.zeros((n, 3)), np.arange(n), np.zeros(n, np.int32)
     full = ParticleSystem(MPI.COMM_SELF, Box(cell), np.ones(1), 1.0, 0.45)
     full.scatter(x, zeros, ids, types)
@@ -159,6 +167,10 @@ def test_half_list_on_any_rank_count_holds_every_pair_once(cell):
     mine = world.rank == 0
     half.scatter(x if mine else zeros[:0], zeros if mine else zeros[:0], ids if mine else ids[:0],
                  types if mine else types[:0])
+    if planes is not None:
+        half.domain.pending_cuts = planes(half.domain)
+        half.reneighbor(1)
+        assert [c.tolist() for c in half.domain.cuts] == [c.tolist() for c in planes(half.domain)]
     listed = [p for part in world.allgather(_oriented_pairs(half)) for p in part]
     wanted = [(int(full.ids[i]), int(full.ids[j]), tuple(int(c) for c in img))
               for i, j, img in _full_rows(full)]
