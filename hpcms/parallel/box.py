@@ -24,6 +24,7 @@ class Box:
         # Distance between opposite faces: the box is this wide along each
         # fractional axis, whatever its tilt.
         self.widths = 1.0 / np.linalg.norm(self.inverse, axis=1)
+        self._orthogonal = bool(np.all(self.cell == np.diag(np.diag(self.cell))))
 
     def fractional(self, x):
         """Fractional coordinates of Cartesian positions (n, 3)."""
@@ -39,7 +40,7 @@ class Box:
 
     @property
     def is_orthogonal(self):
-        return bool(np.all(self.cell == np.diag(np.diag(self.cell))))
+        return self._orthogonal
 
     def deformed(self, F):
         """The box deformed by a deformation gradient F (3x3), origin fixed."""

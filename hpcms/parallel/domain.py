@@ -76,6 +76,7 @@ class Domain:
                 raise ValueError(f"cuts along axis {d} must rise from 0 to 1 in {self.dims[d]} "
                                  f"steps, got {c.tolist()}")
         self.cuts = cuts
+        self.thinnest = [float(np.diff(c).min()) for c in cuts]  # thinnest slab along each axis
         self._cut_table = np.zeros((3, int(self.dims.max()) + 1))
         for d, c in enumerate(cuts):
             self._cut_table[d, : len(c)] = c

@@ -182,7 +182,7 @@ class Halo:
         lo, hi = dom.lo.tolist(), dom.hi.tolist()
         for d in range(3):
             # Enough hops that the thinnest run of neighbours covers delta.
-            hops = max(1, math.ceil(delta[d] / float(np.diff(dom.cuts[d]).min())))
+            hops = max(1, math.ceil(delta[d] / dom.thinnest[d]))
             self.hops[d] = hops
             lower, upper = dom.neighbors[d]
             # Records crossing the periodic boundary move by one box.

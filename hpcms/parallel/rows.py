@@ -22,17 +22,23 @@ def take(a, rows, b=None, out=None):
     elif not out.flags.c_contiguous:
         raise ValueError("take: out must be C-contiguous")
     if len(rows):
-        width = row_size(a)
-        take_rows(a.reshape(len(a), width), b.reshape(len(b), width), rows,
-                  out.reshape(len(rows), width))
+        if a.ndim == 2:
+            take_rows(a, b, rows, out)
+        else:
+            width = row_size(a)
+            take_rows(a.reshape(len(a), width), b.reshape(len(b), width), rows,
+                      out.reshape(len(rows), width))
     return out
 
 
 def add_rows(a, rows, b):
     """a[rows] += b for a per-particle array a (rows distinct, not overlapping b)."""
     if len(rows):
-        width = row_size(a)
-        _add_rows(a.reshape(len(a), width), rows, b.reshape(len(b), width))
+        if a.ndim == 2:
+            _add_rows(a, rows, b)
+        else:
+            width = row_size(a)
+            _add_rows(a.reshape(len(a), width), rows, b.reshape(len(b), width))
 
 
 def row_size(a):
