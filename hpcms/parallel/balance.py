@@ -46,6 +46,27 @@ def shifted_cuts(cuts, load, damping=DAMPING):
     return new
 
 
+def balanced_planes(cuts, coords, loads):
+    """The planes after a move, or None when every axis is even enough.
+
+    cuts: the planes along each axis (`Domain.cuts`); coords: each rank's
+    grid coordinates; loads: each rank's load.  Along an axis split over
+    more than one rank, the slabs' loads are their ranks' summed; the
+    planes move (`shifted_cuts`) when the busiest slab carries more than
+    THRESHOLD times the mean."""
+    coords, loads = np.asarray(coords), np.asarray(loads, dtype=np.float64)
+    new, moved = [np.array(c, dtype=np.float64) for c in cuts], False
+    for d, c in enumerate(cuts):
+        n = len(c) - 1
+        if n == 1:
+            continue
+        slab = np.bincount(coords[:, d], weights=loads, minlength=n)
+        if slab.max() > THRESHOLD * slab.mean():
+            new[d] = shifted_cuts(c, slab)
+            moved = True
+    return new if moved else None
+
+
 class Balancer:
     """Moves the planes of `domain` every `every` steps from the growth of
     `load()` (this rank's cumulative busy seconds).  An observer of
@@ -71,23 +92,9 @@ class Balancer:
         self.last = now
         cuts = None
         if dom.comm.rank == 0:
-            cuts = self._new_cuts(np.asarray(loads))
+            coords = [dom.comm.Get_coords(r) for r in range(dom.comm.size)]
+            cuts = balanced_planes(dom.cuts, coords, loads)
         cuts = dom.comm.bcast(cuts, root=0)
         if cuts is not None:
             dom.pending_cuts = cuts
             self.moves += 1
-
-    def _new_cuts(self, loads):
-        """The planes after a move, or None when the slabs are even enough."""
-        dom = self.domain
-        coords = np.array([dom.comm.Get_coords(r) for r in range(dom.comm.size)])
-        cuts, moved = [c.copy() for c in dom.cuts], False
-        for d in range(3):
-            n = int(dom.dims[d])
-            if n == 1:
-                continue
-            slab = np.bincount(coords[:, d], weights=loads, minlength=n)
-            if slab.max() > THRESHOLD * slab.mean():
-                cuts[d] = shifted_cuts(dom.cuts[d], slab)
-                moved = True
-        return cuts if moved else None
