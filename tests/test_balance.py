@@ -135,3 +135,33 @@ def test_moving_planes_leave_the_trajectory_bitwise_the_same(case):
     assert len(seen) >= 3
     if world.rank == 0:
         assert_same(ref, got)
+
+
+@pytest.mark.mpi(min_size=2)
+def test_planes_follow_the_particles():
+    """Particles only in the lower 70 % of the box along x, the ranks stacked
+    along x: the list-build times pull the planes down towards the
+    particles, and the ranks come to hold more alike (measured loads, so
+    only the direction and rough size of the move are checked; every rank
+    takes part, so none waits elsewhere while the others are timed)."""
+    comm = MPI.COMM_WORLD
+    box = 14.0
+    n = int(3 * 0.7 * box ** 3)
+    x = np.random.default_rng(4).random((n, 3)) * box
+    x[:, 0] *= 0.7
+    s = ParticleSystem(comm, Box(np.eye(3) * box), np.ones(1), 1.0, 0.3, half_list=True,
+                       grid=(comm.size, 1, 1))
+    k = slice(None) if comm.rank == 0 else slice(0)
+    s.scatter(x[k], np.zeros((n, 3))[k], np.arange(n)[k], np.zeros(n, np.int32)[k])
+    spread = np.ptp(comm.allgather(s.n_local))
+    top = float(s.domain.cuts[0][-2])
+    balancer = Balancer(s.domain, lambda: s.neighbors.seconds, 1)
+    for step in range(1, 13):
+        s.reneighbor(step)
+        balancer(None)
+    s.reneighbor(13)
+    moved_top = float(s.domain.cuts[0][-2])
+    held = comm.allgather(s.n_local)
+    s.free()
+    assert moved_top < top - 0.05
+    assert np.ptp(held) < 0.8 * spread
