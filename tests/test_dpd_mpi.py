@@ -248,3 +248,35 @@ def test_dpd_forces_of_thin_slabs_equal_the_serial_bytes():
         ref, _ = forces(MPI.COMM_SELF, (1, 1, 1), True)
         assert got[1].tobytes() == ref[1].tobytes()
         assert np.abs(got[1]).max() > 10.0
+
+
+@pytest.mark.mpi
+def test_ghost_velocities_travel_with_the_ghost_positions():
+    """With `ghost_velocity` set, a rebuild and a position update also fill
+    `v_all`: the owned rows are the hook's velocities and every ghost row is
+    its owner's, as `with_ghosts` forwards them in a message of their own
+    (ranks stacked along x in a box 5 wide: two hops on 4 ranks)."""
+    world = MPI.COMM_WORLD
+    cell = np.diag([5.0, 4.6, 4.8])
+    n = 330
+    rng = np.random.default_rng(8)
+    x, v, f = rng.random((n, 3)) @ cell.T, rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
+    ids, types = np.arange(n), rng.integers(0, 2, n).astype(np.int32)
+    s = ParticleSystem(world, Box(cell), np.array([1.0, 2.5]), 1.0, 0.45, half_list=True,
+                       grid=(world.size, 1, 1))
+    s.keep_forces = True
+    s.ghost_velocity = lambda v, f, mass: v + 0.3 * f / mass[:, None]
+    k = slice(None) if world.rank == 0 else slice(0)
+    s.scatter(x[k], v[k], ids[k], types[k], f=f[k])
+    for update in (False, True):
+        if update:
+            s.x[: s.n_local] += 0.01
+            s.v += 1.0
+            s.update_ghosts()
+        m = s.n_local
+        wanted = s.v + 0.3 * s.f / s.mass[:, None]
+        assert s.v_all.tobytes() == s.with_ghosts(wanted).tobytes()
+        assert s.v_all.shape == (m + s.n_ghost, 3) and s.n_ghost > 0
+    if world.size == 4:
+        assert s.halo.hops[0] == 2
+    s.free()

@@ -18,6 +18,34 @@ def gather_base(x_owned, base_ghost, n_local, index, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def gather_base_extra(x_owned, base_ghost, extra_all, n_local, index, out):
+    """out[k] = the base position of slot index[k] (`gather_base`) followed
+    by its row of extra_all (owned and ghost rows, k columns)."""
+    for k in range(index.shape[0]):
+        i = index[k]
+        if i < n_local:
+            for d in range(3):
+                out[k, d] = x_owned[i, d]
+        else:
+            for d in range(3):
+                out[k, d] = base_ghost[i - n_local, d]
+        for c in range(extra_all.shape[1]):
+            out[k, 3 + c] = extra_all[i, c]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def split_base_extra(rows, base_ghost, extra_all, n_local, first):
+    """Rows of `gather_base_extra` arrived for ghosts first, first + 1, ...:
+    base positions to base_ghost, the rest to the ghosts' rows of extra_all."""
+    for k in range(rows.shape[0]):
+        g = first + k
+        for d in range(3):
+            base_ghost[g, d] = rows[k, d]
+        for c in range(extra_all.shape[1]):
+            extra_all[n_local + g, c] = rows[k, 3 + c]
+
+
+@numba.njit(cache=True, error_model="numpy")
 def shift_ghosts(base_ghost, shift_vec, x, n_local):
     """x[n_local + g] = base_ghost[g] + shift_vec[g]: one add, same on every rank."""
     for g in range(base_ghost.shape[0]):
@@ -68,12 +96,12 @@ def select_slots(s, rec_s, rec, start, stop, column, bound, below, per_unit, off
 
 
 @numba.njit(cache=True, error_model="numpy")
-def fill_records(x, s, ids, types, rec, slots, column, shift, out):
+def fill_records(x, s, ids, types, extra, rec, slots, column, shift, out):
     """out[k] = the ghost record of slot slots[k] (see `select_slots`) with
     its image moved by `shift` boxes along `column`: columns 0-2 the image's
     fractional coordinates, 3-5 the owner's position, 6-8 the image, 9 the
-    id, 10 the type, 11-13 the owner's own fractional coordinates (the
-    columns of `hpcms.parallel.halo`)."""
+    id, 10 the type, 11-13 the owner's own fractional coordinates, then the
+    owner's row of `extra` (the columns of `hpcms.parallel.halo`)."""
     n = s.shape[0]
     for k in range(slots.shape[0]):
         j = slots[k]
@@ -85,6 +113,8 @@ def fill_records(x, s, ids, types, rec, slots, column, shift, out):
                 out[k, 11 + d] = s[j, d]
             out[k, 9] = ids[j]
             out[k, 10] = types[j]
+            for c in range(extra.shape[1]):
+                out[k, 14 + c] = extra[j, c]
         else:
             for c in range(rec.shape[1]):
                 out[k, c] = rec[j - n, c]

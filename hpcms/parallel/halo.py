@@ -10,7 +10,9 @@ same holds in serial where every periodic image is a ghost too.
 particles within the ghost cutoff of a face to the neighbour behind it,
 hop after hop when the cutoff reaches past the neighbouring subdomain, and
 records what it sent so that `update_positions` and `forward` can repeat the
-same pattern every step with positions only.
+same pattern every step with positions only.  A per-particle array of the
+owners (`extra`: the velocities a velocity-dependent pair force needs) can
+travel with the records and with the positions, saving a message a step.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .rows import add_rows, row_size, send_grouped, take
 # Columns of a ghost record sent at build time (`_halo_kernels.fill_records`):
 # 0-2 the fractional coordinates of the image (shifted by whole box lengths),
 # 3-5 the owner's position, 6-8 the image, 9 the id, 10 the type, 11-13 the
-# owner's own fractional coordinates.
+# owner's own fractional coordinates, then the columns of `extra`, if any.
 _S, _WIDTH = slice(0, 3), 14
 
 
@@ -94,15 +96,16 @@ class _Stage:
 
 
 class _Ghosts:
-    """Ghost records (rows of _WIDTH floats) appended in place, growing by
-    doubling, with a compact copy of their fractional coordinates to select
-    on.  Slot j of the pattern is owned particle j below n_local, ghost
-    record j - n_local above."""
+    """Ghost records (rows of _WIDTH floats and the columns of `extra`)
+    appended in place, growing by doubling, with a compact copy of their
+    fractional coordinates to select on.  Slot j of the pattern is owned
+    particle j below n_local, ghost record j - n_local above."""
 
-    def __init__(self, x, s, ids, types, capacity):
-        self.owned = (x, s, ids, types)
+    def __init__(self, x, s, ids, types, extra, capacity):
+        self.owned = (x, s, ids, types, extra)
         self.n_local = len(x)
-        self.rows = np.empty((max(capacity, 16), _WIDTH))
+        self.width = _WIDTH + extra.shape[1]
+        self.rows = np.empty((max(capacity, 16), self.width))
         self.s = np.empty((len(self.rows), 3))
         self.n = 0
 
@@ -122,16 +125,17 @@ class _Ghosts:
 
     def records(self, slots, column, shift):
         """The records of `slots`, their images moved by `shift` boxes along `column`."""
-        out = np.empty((len(slots), _WIDTH))
+        out = np.empty((len(slots), self.width))
         kernels.fill_records(*self.owned, self.rows, slots, column, shift, out)
         return out
 
     def append(self, got):
-        """Append the records `got` (k, _WIDTH)."""
+        """Append the records `got` (k, width)."""
         k = len(got)
         if self.n + k > len(self.rows):
             size = max(2 * len(self.rows), self.n + k)
-            self.rows = np.concatenate([self.rows[: self.n], np.empty((size - self.n, _WIDTH))])
+            self.rows = np.concatenate([self.rows[: self.n],
+                                        np.empty((size - self.n, self.width))])
             self.s = np.concatenate([self.s[: self.n], np.empty((size - self.n, 3))])
         self.rows[self.n: self.n + k] = got
         self.s[self.n: self.n + k] = got[:, _S]
@@ -155,12 +159,14 @@ class Halo:
         self.images = np.empty((0, 3), dtype=np.int64)
         self.hops = [0, 0, 0]
 
-    def build(self, x, s, ids, types, half_bins=None):
+    def build(self, x, s, ids, types, half_bins=None, extra=None):
         """Create the ghosts of owned particles (x, s, ids, types of length n_local).
 
-        Returns (ghost_ids, ghost_types, owner_s): owner_s are the fractional
-        coordinates the owners gave (unshifted; `images` says which image each
-        ghost is).  Keeps the pattern.
+        Returns (ghost_ids, ghost_types, owner_s, ghost_extra): owner_s are
+        the fractional coordinates the owners gave (unshifted; `images` says
+        which image each ghost is); ghost_extra the ghosts' rows of `extra`
+        (n_local, k) floats, copied unshifted (k = 0 when not given).  Keeps
+        the pattern.
 
         half_bins = (per_unit, offset): the ghosts serve only a half list on
         a grid of per_unit bins per box length along x, shifted by offset
@@ -172,7 +178,8 @@ class Halo:
         """
         dom, comm = self.domain, self.comm
         n_local = len(x)
-        slots = _Ghosts(x, s, ids, types, int(1.25 * self.n_ghost))
+        extra = np.empty((n_local, 0)) if extra is None else np.ascontiguousarray(extra)
+        slots = _Ghosts(x, s, ids, types, extra, int(1.25 * self.n_ghost))
         self.stages = []
         # A sliver more than the cutoff in fractional terms, so that round-off
         # in s never drops a ghost that is needed.
@@ -223,7 +230,7 @@ class Halo:
                               ghost_types, owner_s)
         self.shift = np.empty_like(self.base)
         kernels.shift_vectors(self.images, dom.box.cell, self.shift)
-        return ghost_ids, ghost_types, owner_s
+        return ghost_ids, ghost_types, owner_s, slots.rows[:n_ghost, _WIDTH:]
 
     @property
     def n_ghost(self):
@@ -233,17 +240,29 @@ class Halo:
         """Fill the ghost rows of x_all (n_local + n_ghost, 3) from the bases."""
         kernels.shift_ghosts(self.base, self.shift, x_all, self.n_local)
 
-    def update_positions(self, x_all):
-        """Refresh ghost positions from their owners' current positions."""
+    def update_positions(self, x_all, extra_all=None):
+        """Refresh ghost positions from their owners' current positions; with
+        extra_all (n_local + n_ghost, k) floats, whose owned rows are set,
+        copy its ghost rows from the owners in the same messages."""
         n_local = self.n_local
+        k = 0 if extra_all is None else extra_all.shape[1]
         for hop in self._hops():
-            messages = []
-            for k, st in hop:
-                send = np.empty((len(st.send_index), 3))
-                kernels.gather_base(x_all, self.base, n_local, st.send_index, send)
-                recv = self.base[st.recv_start - n_local: st.recv_start - n_local + st.recv_count]
-                messages.append((send, recv, st.dest, st.source, 100 + k))
+            messages, arrived = [], []
+            for m, st in hop:
+                send = np.empty((len(st.send_index), 3 + k))
+                ghosts = slice(st.recv_start - n_local, st.recv_start - n_local + st.recv_count)
+                if k:
+                    kernels.gather_base_extra(x_all, self.base, extra_all, n_local,
+                                              st.send_index, send)
+                    recv = np.empty((st.recv_count, 3 + k))
+                    arrived.append((ghosts, recv))
+                else:
+                    kernels.gather_base(x_all, self.base, n_local, st.send_index, send)
+                    recv = self.base[ghosts]
+                messages.append((send, recv, st.dest, st.source, 100 + m))
             _exchange(self.comm, messages)
+            for ghosts, recv in arrived:  # the next hop sends on from these
+                kernels.split_base_extra(recv, self.base, extra_all, n_local, ghosts.start)
         self.positions(x_all)
 
     def deform(self, x_all):

@@ -52,6 +52,12 @@ class ParticleSystem:
         # Carry forces through migration at every rebuild (an integrator that
         # needs the previous step's forces after the rebuild: groot-warren).
         self.keep_forces = False
+        # ghost_velocity(v, f, mass) -> (n_local, 3): when set, the velocities
+        # the ghosts carry (those a velocity-dependent pair force sees), sent
+        # with the ghosts' positions by `reneighbor` and `update_ghosts` into
+        # v_all (owned rows, then ghosts) instead of in a message of their own.
+        self.ghost_velocity = None
+        self.v_all = np.empty((0, 3))
 
     @property
     def n_ghost(self):
@@ -108,22 +114,26 @@ class ParticleSystem:
         rows = np.concatenate([kept, len(s) + np.arange(len(arrived[0]))])[order]
         carried = [take(a, rows, b) for a, b in zip(carried, arrived)]
         x, s, v, ids, types, image = carried[:6]
-        f = carried[6] if carry_forces else None
-        ghost_ids, ghost_types, owner_s = self.halo.build(
-            x, s, ids, types, half_bins=(grid.per_unit[0], grid.offset) if self.half_shell else None)
+        self.v = np.ascontiguousarray(v)
+        self.image = np.ascontiguousarray(image)
+        self.mass = self.mass_by_type[types]
+        if carry_forces:
+            self.f = carried[6]
+        elif len(self.f) != n:
+            self.f = np.zeros((n, 3))
+        v_ghost = None if self.ghost_velocity is None else self.ghost_velocity(
+            self.v, self.f, self.mass)
+        ghost_ids, ghost_types, owner_s, ghost_v = self.halo.build(
+            x, s, ids, types, half_bins=(grid.per_unit[0], grid.offset) if self.half_shell else None,
+            extra=v_ghost)
         self.n_local = n
         self.x = np.empty((n + len(ghost_ids), 3))
         self.x[:n] = x
         self.halo.positions(self.x)
-        self.v = np.ascontiguousarray(v)
+        if v_ghost is not None:
+            self.v_all = np.concatenate([v_ghost, ghost_v])
         self.ids = np.concatenate([ids, ghost_ids])
         self.types = np.concatenate([types, ghost_types])
-        self.image = np.ascontiguousarray(image)
-        self.mass = self.mass_by_type[types]
-        if f is not None:
-            self.f = f
-        elif len(self.f) != n:
-            self.f = np.zeros((n, 3))
         # Owned slots keep their bins (sorted above); ghosts are binned here,
         # each as its owner's bin shifted by whole boxes.
         ghost_bins = grid.bin(owner_s, self.halo.images)
@@ -171,8 +181,16 @@ class ParticleSystem:
         return out
 
     def update_ghosts(self):
-        """Refresh ghost positions from their owners."""
-        self.halo.update_positions(self.x)
+        """Refresh ghost positions from their owners, and `v_all` when
+        `ghost_velocity` is set.  Collective."""
+        if self.ghost_velocity is None:
+            self.halo.update_positions(self.x)
+        else:
+            n = self.n_local
+            if len(self.v_all) != len(self.ids):  # set before the hook was (every ghost row is sent)
+                self.v_all = np.empty((len(self.ids), 3))
+            self.v_all[:n] = self.ghost_velocity(self.v, self.f, self.mass)
+            self.halo.update_positions(self.x, self.v_all)
 
     def displacement(self, flag=0.0):
         """Global largest displacement since the last build, a non-finite culprit, a flag.
