@@ -163,6 +163,9 @@ def half_stencil(reach, widths, per_unit, cutoff_sq):
     particle's bin that come within the cutoff of some point of the sub-cell
     (orthogonal box, widths = edge lengths), else every bin of the reach
     (widths zeros).  A run lies in one column and is contiguous in memory.
+    Runs come by column, (dx, dy) ascending; own_run[k] is the first of
+    sub-cell k's runs in its own column or a later one (the half list's).
+    Returns (runs, count, own_run); `NeighborList` keeps them between builds.
     """
     side = 2 * reach + 1
     n_sub = SUB * SUB * SUB
@@ -194,17 +197,23 @@ def half_stencil(reach, widths, per_unit, cutoff_sq):
                             runs[k, m, 0], runs[k, m, 1] = dx, dy
                             runs[k, m, 2], runs[k, m, 3] = z0, z1
                             count[k] += 1
-    return runs, count
+    own_run = np.zeros(n_sub, dtype=np.int64)
+    for k in range(n_sub):
+        while own_run[k] < count[k] and (runs[k, own_run[k], 0] < 0 or (
+                runs[k, own_run[k], 0] == 0 and runs[k, own_run[k], 1] < 0)):
+            own_run[k] += 1
+    return runs, count, own_run
 
 
 @numba.njit(cache=True, error_model="numpy")
-def build_half_list(x, s, ids, bins, n_local, per_unit, offset, first, nbins, reach, widths,
-                    cutoff_sq, start, index):
+def build_half_list(x, s, ids, bins, n_local, per_unit, offset, first, nbins, runs, count,
+                    own_run, cutoff_sq, start, index):
     """Half Verlet list: every pair within the cutoff once over all ranks
     (Newton's third law across ghosts too).
 
     Arguments as `build_full_list`, plus ids (n_total,) global ids, without
-    the key order.  A pair sits in the row of the slot that comes first by
+    the key order, and the stencil's column runs from `half_stencil` in
+    place of the reach and box widths.  A pair sits in the row of the slot that comes first by
     (bin in (x, y, z) order, then, in one bin, owned slots in slot order
     before ghosts, ghosts by id): an owned particle's row holds the slots of
     the later bins of its stencil, the owned slots after it in its own bin
@@ -216,8 +225,7 @@ def build_half_list(x, s, ids, bins, n_local, per_unit, offset, first, nbins, re
     boxes in integers (`bin_index` with images).  Rows come out in stencil
     order, which depends on the decomposition, so only styles that sum their
     pair terms exactly (in fixed point, see `hpcms.dpd._kernels`) may use
-    this list.  The bins searched come from `half_stencil` for the
-    particle's sub-cell.  Returns the number of pairs, or -1 when `index` is
+    this list.  The bins searched are the runs of the particle's sub-cell.  Returns the number of pairs, or -1 when `index` is
     too small.
     """
     n_total = x.shape[0]
@@ -241,14 +249,6 @@ def build_half_list(x, s, ids, bins, n_local, per_unit, offset, first, nbins, re
         xc[p, 1] = x[j, 1]
         xc[p, 2] = x[j, 2]
         idc[p] = ids[j]
-    runs, count = half_stencil(reach, widths, per_unit, cutoff_sq)
-    # The runs come by column, (dx, dy) ascending: from own_run[k] on they
-    # lie in the own column or later ones.
-    own_run = np.zeros(len(count), dtype=np.int64)
-    for k in range(len(count)):
-        while own_run[k] < count[k] and (runs[k, own_run[k], 0] < 0 or (
-                runs[k, own_run[k], 0] == 0 and runs[k, own_run[k], 1] < 0)):
-            own_run[k] += 1
     capacity = index.shape[0]
     n = 0
     for i in range(n_local):
