@@ -181,6 +181,25 @@ def test_half_list_holds_every_pair_of_the_full_list_once(cell):
     assert sorted(mirrored) == sorted(full)
 
 
+def test_half_list_follows_a_change_of_box():
+    """The half list keeps its stencil between builds; after the box is
+    stretched (more bins, other widths) it lists the pairs of a list built
+    afresh in the new box."""
+    rng = np.random.default_rng(6)
+    x = rng.random((500, 3)) * 5.0
+    zeros, ids, types = np.zeros((500, 3)), np.arange(500), np.zeros(500, np.int32)
+    s = ParticleSystem(MPI.COMM_SELF, Box(np.eye(3) * 5.0), np.ones(1), 1.0, 0.3, half_list=True)
+    s.scatter(x, zeros, ids, types)
+    # Bins 1.67 -> 1.3 wide: a stencil kept from the first box prunes too much.
+    stretched = Box(np.diag([7.8, 5.2, 6.5]))
+    s.deform(stretched)
+    s.reneighbor(1)
+    fresh = ParticleSystem(MPI.COMM_SELF, stretched, np.ones(1), 1.0, 0.3, half_list=True)
+    fresh.scatter(s.x[: s.n_local], zeros, s.ids[: s.n_local], types)
+    assert sorted(_list_pairs(s)) == sorted(_list_pairs(fresh))
+    assert len(_list_pairs(s)) > len(_list_pairs(fresh)) // 2 > 100
+
+
 def test_half_list_ghosts_stop_at_the_lowest_bin_along_x():
     """A half list never looks back along x, so without bonded terms no ghost is
     made below the first bin along x (the periodic images behind it); with
