@@ -131,15 +131,27 @@ class _Ghosts:
 
     def append(self, got):
         """Append the records `got` (k, width)."""
-        k = len(got)
+        new = self._grow(len(got))
+        new[...] = got
+        self.s[self.n: self.n + len(got)] = got[:, _S]
+        self.n += len(got)
+
+    def append_own(self, slots, column, shift):
+        """Append the records of `slots` as `records` makes them, written in
+        place (a hop from this rank to itself: no message, no copy)."""
+        new = self._grow(len(slots))
+        kernels.fill_records(*self.owned, self.rows, slots, column, shift, new)
+        self.s[self.n: self.n + len(slots)] = new[:, _S]
+        self.n += len(slots)
+
+    def _grow(self, k):
+        """Room for k more records; returns the rows they go to."""
         if self.n + k > len(self.rows):
             size = max(2 * len(self.rows), self.n + k)
             self.rows = np.concatenate([self.rows[: self.n],
                                         np.empty((size - self.n, self.width))])
             self.s = np.concatenate([self.s[: self.n], np.empty((size - self.n, 3))])
-        self.rows[self.n: self.n + k] = got
-        self.s[self.n: self.n + k] = got[:, _S]
-        self.n += k
+        return self.rows[self.n: self.n + k]
 
 
 class Halo:
@@ -209,15 +221,20 @@ class Halo:
                 sel = slots.select(down, d, lo[d] + delta[d], below=True)
                 sel_up = slots.select(up, d, hi[d] - delta[d], below=False, bins=keep,
                                       lowest=keep_from)
-                got_from_upper, got_from_lower = _sendrecv(comm, [
-                    (slots.records(sel, d, down_shift), lower, upper, 10 + 4 * d),
-                    (slots.records(sel_up, d, up_shift), upper, lower, 12 + 4 * d)])
                 first = slots.n_slots
-                slots.append(got_from_upper)
-                self.stages.append(_Stage(sel, lower, upper, first, len(got_from_upper)))
-                second = slots.n_slots
-                slots.append(got_from_lower)
-                self.stages.append(_Stage(sel_up, upper, lower, second, len(got_from_lower)))
+                if lower == upper == comm.rank:  # periodic images of my own slots
+                    slots.append_own(sel, d, down_shift)
+                    second = slots.n_slots
+                    slots.append_own(sel_up, d, up_shift)
+                else:
+                    got_from_upper, got_from_lower = _sendrecv(comm, [
+                        (slots.records(sel, d, down_shift), lower, upper, 10 + 4 * d),
+                        (slots.records(sel_up, d, up_shift), upper, lower, 12 + 4 * d)])
+                    slots.append(got_from_upper)
+                    second = slots.n_slots
+                    slots.append(got_from_lower)
+                self.stages.append(_Stage(sel, lower, upper, first, second - first))
+                self.stages.append(_Stage(sel_up, upper, lower, second, slots.n_slots - second))
                 down, up = (first, second), (second, slots.n_slots)
         n_ghost = slots.n
         self.n_local = n_local
