@@ -5,22 +5,10 @@ import numpy as np
 
 
 @numba.njit(cache=True, error_model="numpy")
-def gather_base(x_owned, base_ghost, n_local, index, out):
-    """out[k] = base position of slot index[k] (owned: x, ghost: its owner's x)."""
-    for k in range(index.shape[0]):
-        i = index[k]
-        if i < n_local:
-            for d in range(3):
-                out[k, d] = x_owned[i, d]
-        else:
-            for d in range(3):
-                out[k, d] = base_ghost[i - n_local, d]
-
-
-@numba.njit(cache=True, error_model="numpy")
-def gather_base_extra(x_owned, base_ghost, extra_all, n_local, index, out):
-    """out[k] = the base position of slot index[k] (`gather_base`) followed
-    by its row of extra_all (owned and ghost rows, k columns)."""
+def gather_base(x_owned, base_ghost, extra_all, n_local, index, out):
+    """out[k] = the base position of slot index[k] (owned: x, ghost: its
+    owner's x) followed by its row of extra_all (owned and ghost rows; none
+    when it has no columns)."""
     for k in range(index.shape[0]):
         i = index[k]
         if i < n_local:
@@ -35,7 +23,7 @@ def gather_base_extra(x_owned, base_ghost, extra_all, n_local, index, out):
 
 @numba.njit(cache=True, error_model="numpy")
 def split_base_extra(rows, base_ghost, extra_all, n_local, first):
-    """Rows of `gather_base_extra` arrived for ghosts first, first + 1, ...:
+    """Rows of `gather_base` arrived for ghosts first, first + 1, ...:
     base positions to base_ghost, the rest to the ghosts' rows of extra_all."""
     for k in range(rows.shape[0]):
         g = first + k

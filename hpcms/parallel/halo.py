@@ -30,6 +30,7 @@ from .rows import add_rows, row_size, send_grouped, take
 # 3-5 the owner's position, 6-8 the image, 9 the id, 10 the type, 11-13 the
 # owner's own fractional coordinates, then the columns of `extra`, if any.
 _S, _WIDTH = slice(0, 3), 14
+_NO_EXTRA = np.empty((0, 0))
 
 
 def _sendrecv(comm, messages):
@@ -262,19 +263,18 @@ class Halo:
         extra_all (n_local + n_ghost, k) floats, whose owned rows are set,
         copy its ghost rows from the owners in the same messages."""
         n_local = self.n_local
-        k = 0 if extra_all is None else extra_all.shape[1]
+        extra_all = _NO_EXTRA if extra_all is None else extra_all
+        k = extra_all.shape[1]
         for hop in self._hops():
             messages, arrived = [], []
             for m, st in hop:
                 send = np.empty((len(st.send_index), 3 + k))
                 ghosts = slice(st.recv_start - n_local, st.recv_start - n_local + st.recv_count)
+                kernels.gather_base(x_all, self.base, extra_all, n_local, st.send_index, send)
                 if k:
-                    kernels.gather_base_extra(x_all, self.base, extra_all, n_local,
-                                              st.send_index, send)
                     recv = np.empty((st.recv_count, 3 + k))
                     arrived.append((ghosts, recv))
                 else:
-                    kernels.gather_base(x_all, self.base, n_local, st.send_index, send)
                     recv = self.base[ghosts]
                 messages.append((send, recv, st.dest, st.source, 100 + m))
             _exchange(self.comm, messages)
