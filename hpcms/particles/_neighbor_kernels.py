@@ -213,11 +213,11 @@ def build_half_list(x, s, ids, bins, n_local, per_unit, offset, first, nbins, ru
 
     Arguments as `build_full_list`, plus ids (n_total,) global ids, without
     the key order, and the stencil's column runs from `half_stencil` in
-    place of the reach and box widths.  A pair sits in the row of the slot that comes first by
-    (bin in (x, y, z) order, then, in one bin, owned slots in slot order
-    before ghosts, ghosts by id): an owned particle's row holds the slots of
-    the later bins of its stencil, the owned slots after it in its own bin
-    and the ghosts of its own bin with a larger id.  A pair whose first slot
+    place of the reach and box widths.  A pair sits in the row of the slot
+    that comes first by (bin in (x, y, z) order, then, in one bin, owned
+    slots in slot order before ghosts, ghosts by id): an owned particle's
+    row holds the slots of the later bins of its stencil, the owned slots
+    after it in its own bin and the ghosts of its own bin with a larger id.  A pair whose first slot
     is a ghost is listed by the rank that owns that ghost's particle, where
     the other slot is its image; the ghosts' forces go back to their owners
     (`Halo.reverse`).  The rule agrees between the two images of a pair, on
@@ -225,8 +225,8 @@ def build_half_list(x, s, ids, bins, n_local, per_unit, offset, first, nbins, ru
     boxes in integers (`bin_index` with images).  Rows come out in stencil
     order, which depends on the decomposition, so only styles that sum their
     pair terms exactly (in fixed point, see `hpcms.dpd._kernels`) may use
-    this list.  The bins searched are the runs of the particle's sub-cell.  Returns the number of pairs, or -1 when `index` is
-    too small.
+    this list.  The bins searched are the runs of the particle's sub-cell.
+    Returns the number of pairs, or -1 when `index` is too small.
     """
     n_total = x.shape[0]
     n_bins = nbins[0] * nbins[1] * nbins[2]

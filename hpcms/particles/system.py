@@ -123,9 +123,9 @@ class ParticleSystem:
             self.f = np.zeros((n, 3))
         v_ghost = None if self.ghost_velocity is None else self.ghost_velocity(
             self.v, self.f, self.mass)
+        half_bins = (grid.per_unit[0], grid.offset) if self.half_shell else None
         ghost_ids, ghost_types, owner_s, ghost_v = self.halo.build(
-            x, s, ids, types, half_bins=(grid.per_unit[0], grid.offset) if self.half_shell else None,
-            extra=v_ghost)
+            x, s, ids, types, half_bins=half_bins, extra=v_ghost)
         self.n_local = n
         self.x = np.empty((n + len(ghost_ids), 3))
         self.x[:n] = x
@@ -187,8 +187,8 @@ class ParticleSystem:
             self.halo.update_positions(self.x)
         else:
             n = self.n_local
-            if len(self.v_all) != len(self.ids):  # set before the hook was (every ghost row is sent)
-                self.v_all = np.empty((len(self.ids), 3))
+            if len(self.v_all) != len(self.ids):  # the hook came after the last build
+                self.v_all = np.empty((len(self.ids), 3))  # (every ghost row is sent below)
             self.v_all[:n] = self.ghost_velocity(self.v, self.f, self.mass)
             self.halo.update_positions(self.x, self.v_all)
 
