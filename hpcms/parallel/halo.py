@@ -191,7 +191,7 @@ class Halo:
         """
         dom, comm = self.domain, self.comm
         n_local = len(x)
-        extra = np.empty((n_local, 0)) if extra is None else np.ascontiguousarray(extra)
+        extra = _NO_EXTRA if extra is None else np.ascontiguousarray(extra)
         slots = _Ghosts(x, s, ids, types, extra, int(1.25 * self.n_ghost))
         self.stages = []
         # A sliver more than the cutoff in fractional terms, so that round-off
