@@ -27,7 +27,6 @@ from hpcms.dpd.pair import DPD, a_from_chi
 from hpcms.dpd.placement import build_random
 from hpcms.md.rng import pair_gaussian
 from hpcms.parallel.box import Box
-from hpcms.particles.neighbor import HALF_OFFSET
 from hpcms.particles.system import ParticleSystem
 from hpcms.run import build_simulation, prepare
 
@@ -202,8 +201,9 @@ def test_half_list_follows_a_change_of_box():
 
 def test_half_list_ghosts_stop_at_the_lowest_bin_along_x():
     """A half list never looks back along x, so without bonded terms no ghost is
-    made below the first bin along x (the periodic images behind it); with
-    bonded terms (partners looked up all round) the ghost shell is whole."""
+    made below the first bin along x, which starts at x = 0 (the periodic
+    images behind it); with bonded terms (partners looked up all round) the
+    ghost shell is whole."""
     rng = np.random.default_rng(4)
     x = rng.random((400, 3)) * 5.0
     systems = {}
@@ -212,9 +212,7 @@ def test_half_list_ghosts_stop_at_the_lowest_bin_along_x():
                            half_list=True, bonded=bonded)
         s.scatter(x, np.zeros((400, 3)), np.arange(400), np.zeros(400, np.int32))
         systems[bonded] = s
-    # The first bin along x starts a quarter bin below x = 0 (HALF_OFFSET);
-    # bins are at least the list cutoff wide: 3 to the box length here.
-    edge = -HALF_OFFSET / np.floor(5.0 / 1.6) * 5.0
+    edge = 0.0
     behind = [np.count_nonzero(s.x[s.n_local:, 0] < edge) for s in systems.values()]
     assert behind[0] == 0 and behind[1] > 100
     assert systems[False].n_ghost < systems[True].n_ghost - behind[1] // 2

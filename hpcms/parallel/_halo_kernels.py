@@ -51,8 +51,7 @@ def shift_vectors(images, cell, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def select_slots(s, rec_s, rec, start, stop, column, bound, below, per_unit, offset, lowest,
-                 out):
+def select_slots(s, rec_s, rec, start, stop, column, bound, below, per_unit, lowest, out):
     """out[:k] = the slots j in [start, stop) whose fractional coordinate
     along `column` is < bound (below) or >= bound (not below), in order;
     returns k.  Slot j < len(s) is owned particle j (fractional coordinates
@@ -60,7 +59,7 @@ def select_slots(s, rec_s, rec, start, stop, column, bound, below, per_unit, off
     `fill_records`, their shifted fractional coordinates also in rec_s).
 
     With per_unit > 0, only the slots whose bin along `column`,
-    floor(s per_unit + offset) on a grid of per_unit bins per box length, is
+    floor(s per_unit) on a grid of per_unit bins per box length, is
     `lowest` or above: a record's bin is its owner's bin shifted by whole
     boxes, in integers, as `_neighbor_kernels.bin_index` places ghosts."""
     n = s.shape[0]
@@ -79,7 +78,7 @@ def select_slots(s, rec_s, rec, start, stop, column, bound, below, per_unit, off
             if per_unit <= 0.0:
                 k += 1
             else:
-                k += int(np.floor(own * per_unit + offset)) + image * scale >= lowest
+                k += int(np.floor(own * per_unit)) + image * scale >= lowest
     return k
 
 

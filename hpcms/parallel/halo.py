@@ -72,8 +72,8 @@ def _exchange(comm, messages):
     MPI.Request.Waitall(requests)
 
 
-def _lowest_column(domain, per_unit, offset):
-    """The lowest bin along x, floor(s per_unit + offset), that can hold a
+def _lowest_column(domain, per_unit):
+    """The lowest bin along x, floor(s per_unit), that can hold a
     particle owned by this rank's upper neighbour along x, in its frame.
 
     Owners hold s >= their lower plane exactly (`Domain.sort_out`), and the
@@ -81,7 +81,7 @@ def _lowest_column(domain, per_unit, offset):
     decrease: the bin of the plane is that lowest bin.
     """
     upper = (int(domain.coords[0]) + 1) % int(domain.dims[0])
-    return math.floor(float(domain.cuts[0][upper]) * per_unit + offset)
+    return math.floor(float(domain.cuts[0][upper]) * per_unit)
 
 
 class _Stage:
@@ -114,14 +114,14 @@ class _Ghosts:
     def n_slots(self):
         return self.n_local + self.n
 
-    def select(self, span, column, bound, below, bins=(0.0, 0.0), lowest=0):
+    def select(self, span, column, bound, below, per_unit=0.0, lowest=0):
         """Slots j in range(*span) whose fractional coordinate along `column`
-        is < bound (below) or >= bound; with bins = (per_unit > 0, offset),
-        only those in bin `lowest` or above along `column`
+        is < bound (below) or >= bound; with per_unit > 0 bins per box
+        length, only those in bin `lowest` or above along `column`
         (`_halo_kernels.select_slots`)."""
         out = np.empty(span[1] - span[0], dtype=np.int64)
         k = kernels.select_slots(self.owned[1], self.s, self.rows, span[0], span[1], column,
-                                 bound, below, bins[0], bins[1], lowest, out)
+                                 bound, below, per_unit, lowest, out)
         return out[:k]
 
     def records(self, slots, column, shift):
@@ -181,9 +181,9 @@ class Halo:
         (n_local, k) floats, copied unshifted (k = 0 when not given).  Keeps
         the pattern.
 
-        half_bins = (per_unit, offset): the ghosts serve only a half list on
-        a grid of per_unit bins per box length along x, shifted by offset
-        bins (`hpcms.particles.neighbor.Bins`), which never looks at a lower
+        half_bins = per_unit: the ghosts serve only a half list on a grid
+        of per_unit bins per box length along x, with a bin edge at s = 0
+        (`hpcms.particles.neighbor.Bins`), which never looks at a lower
         bin along x than its particle's (`_neighbor_kernels.build_half_list`):
         no ghost is made below a rank's lowest bin along x (the layer behind
         each rank along x is left out).  Not for bonded terms, which look
@@ -197,7 +197,7 @@ class Halo:
         # A sliver more than the cutoff in fractional terms, so that round-off
         # in s never drops a ghost that is needed.
         delta = (dom.box.fractional_cutoff(self.cutoff) * (1.0 + 1e-10) + 1e-12).tolist()
-        lowest = _lowest_column(dom, *half_bins) if half_bins else 0
+        lowest = _lowest_column(dom, half_bins) if half_bins else 0
         dims, coords = dom.dims.tolist(), dom.coords.tolist()
         lo, hi = dom.lo.tolist(), dom.hi.tolist()
         for d in range(3):
@@ -210,8 +210,8 @@ class Halo:
             up_shift = -1.0 if coords[d] == dims[d] - 1 else 0.0
             # For a half list, along x only from the receiver's lowest bin on
             # (its frame is one box lower when it wraps round).
-            keep = half_bins if half_bins and d == 0 else (0.0, 0.0)
-            keep_from = lowest + int(keep[0]) * (up_shift != 0.0)
+            keep = half_bins if half_bins and d == 0 else 0.0
+            keep_from = lowest + int(keep) * (up_shift != 0.0)
             # The slots each direction may send on: all at the first hop,
             # then those received on the hop before.
             down = up = (0, slots.n_slots)
@@ -220,7 +220,7 @@ class Halo:
                 # towards the upper one: within delta of my high face.
                 # Both draw on the slots before this hop only.
                 sel = slots.select(down, d, lo[d] + delta[d], below=True)
-                sel_up = slots.select(up, d, hi[d] - delta[d], below=False, bins=keep,
+                sel_up = slots.select(up, d, hi[d] - delta[d], below=False, per_unit=keep,
                                       lowest=keep_from)
                 first = slots.n_slots
                 if lower == upper == comm.rank:  # periodic images of my own slots

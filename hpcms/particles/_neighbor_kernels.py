@@ -5,12 +5,12 @@ import numpy as np
 
 
 @numba.njit(cache=True, error_model="numpy")
-def bin_index(s, images, per_unit, offset, first, nbins, out):
+def bin_index(s, images, per_unit, first, nbins, out):
     """Linear local bin of each fractional position, or of a periodic image.
 
     Bins are global: bin g along axis d holds the s_d with
-    floor(s_d per_unit[d] + offset) = g, the same on every rank; this rank's bins start at global bin first[d]
-    and there are nbins[d] of them (positions beyond are clamped).  With
+    floor(s_d per_unit[d]) = g, the same on every rank; this rank's bins
+    start at global bin first[d] and there are nbins[d] of them (positions beyond are clamped).  With
     images (n, 3) (else (0, 3)), slot i is image images[i] of a particle at
     s[i]: its bin is the particle's shifted by whole boxes, in integers, so
     that every rank bins an image exactly as its owner's bin implies.
@@ -19,7 +19,7 @@ def bin_index(s, images, per_unit, offset, first, nbins, out):
     for i in range(s.shape[0]):
         b = 0
         for d in range(3):
-            k = int(np.floor(s[i, d] * per_unit[d] + offset)) - first[d]
+            k = int(np.floor(s[i, d] * per_unit[d])) - first[d]
             if shifted:
                 k += images[i, d] * int(per_unit[d])
             k = min(max(k, 0), nbins[d] - 1)
@@ -50,16 +50,15 @@ def bin_order(bins, n_bins, order):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def build_full_list(x, s, bins, order, n_local, per_unit, offset, first, nbins, reach, widths,
+def build_full_list(x, s, bins, order, n_local, per_unit, first, nbins, reach, widths,
                     cutoff_sq, start, index):
     """Full Verlet list of the owned particles, rows in a decomposition-free order.
 
     x: (n_total, 3) positions of owned + ghost slots, s: the fractional
     coordinates of (at least) the owned ones; bins: the slots' local bins,
-    aligned to a global grid of per_unit[d] bins per box length, shifted by
-    `offset` bins (see `bin_index`), starting at global bin first[d]; order:
-    the slots
-    sorted by global key (id, image).  Each bin is filled in key order and a
+    aligned to a global grid of per_unit[d] bins per box length (see
+    `bin_index`), starting at global bin first[d]; order: the slots sorted
+    by global key (id, image).  Each bin is filled in key order and a
     row lists the stencil's bins in a fixed order relative to the particle's
     own bin, so every row comes out in the same order whichever rank builds
     it.  The stencil reaches `reach` bins each way.  For an orthogonal box
@@ -96,9 +95,9 @@ def build_full_list(x, s, bins, order, n_local, per_unit, offset, first, nbins, 
         bz = b % nbins[2]
         by = (b // nbins[2]) % nbins[1]
         bx = b // (nbins[2] * nbins[1])
-        u0 = s[i, 0] * per_unit[0] + offset - first[0]
-        u1 = s[i, 1] * per_unit[1] + offset - first[1]
-        u2 = s[i, 2] * per_unit[2] + offset - first[2]
+        u0 = s[i, 0] * per_unit[0] - first[0]
+        u1 = s[i, 1] * per_unit[1] - first[1]
+        u2 = s[i, 2] * per_unit[2] - first[2]
         xi0, xi1, xi2 = x[i, 0], x[i, 1], x[i, 2]
         for cx in range(max(bx - reach[0], 0), min(bx + reach[0] + 1, nbins[0])):
             g0 = max(0.0, cx - u0, u0 - (cx + 1)) * w0
@@ -206,7 +205,7 @@ def half_stencil(reach, widths, per_unit, cutoff_sq):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def build_half_list(x, s, ids, bins, n_local, per_unit, offset, first, nbins, runs, count,
+def build_half_list(x, s, ids, bins, n_local, per_unit, first, nbins, runs, count,
                     own_run, cutoff_sq, start, index):
     """Half Verlet list: every pair within the cutoff once over all ranks
     (Newton's third law across ghosts too).
@@ -259,7 +258,7 @@ def build_half_list(x, s, ids, bins, n_local, per_unit, offset, first, nbins, ru
         bx = b // (nbins[2] * nbins[1])
         k = 0
         for d, bd in ((0, bx), (1, by), (2, bz)):
-            u = s[i, d] * per_unit[d] + offset - first[d] - bd
+            u = s[i, d] * per_unit[d] - first[d] - bd
             k = k * SUB + min(max(int(u * SUB), 0), SUB - 1)
         xi0, xi1, xi2 = x[i, 0], x[i, 1], x[i, 2]
         idi = ids[i]

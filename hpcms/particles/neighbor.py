@@ -28,15 +28,6 @@ _IMAGE_BITS = 4  # periodic images -7..7 per axis fit in the key
 # cost less there (measured in perf/README.md, bench_dpd.py).
 FULL_REACH = 2
 HALF_REACH = 1
-# The half list's grid is shifted by a quarter bin.  A pair across a rank
-# face goes to the side whose particle comes first by bin: nearly all to the
-# lower side, but those in one bin column astride the face are shared.  On
-# an unshifted grid the face at s = 0 never cuts a column while one at
-# s = 1/2 does when the bins per box are odd, and the two ranks of a slab
-# split get unequal pair counts (4 % here, bench_dpd.py's 24,000 beads);
-# shifted by 1/4, the faces cut their columns at 1/4 and 3/4, which share
-# alike.
-HALF_OFFSET = 0.25
 
 
 def slot_keys(ids, images):
@@ -71,19 +62,17 @@ class NeighborList:
     def bins(self, box, lo, hi, s):
         """Binning of fractional positions over this rank's region plus halo.
 
-        Bins are aligned to the whole box (the same grid on every rank; a
-        half list's shifted by HALF_OFFSET bins) and at least 1/`reach` of
-        the list cutoff wide, so a stencil of
-        `reach` bins each way covers every pair.  Returns a `Bins`; its
+        Bins are aligned to the whole box (the same grid on every rank, with
+        a bin edge at s = 0) and at least 1/`reach` of the list cutoff wide,
+        so a stencil of `reach` bins each way covers every pair.  Returns a `Bins`; its
         `bin` places more slots on the same grid.
         """
         delta = box.fractional_cutoff(self.list_cutoff)
         per_unit = np.maximum(1, np.floor(self.reach / delta)).astype(np.int64)
-        offset = HALF_OFFSET if self.half else 0.0
-        first = np.floor((lo - delta) * per_unit + offset).astype(np.int64) - 1
-        last = np.floor((hi + delta) * per_unit + offset).astype(np.int64) + 1
+        first = np.floor((lo - delta) * per_unit).astype(np.int64) - 1
+        last = np.floor((hi + delta) * per_unit).astype(np.int64) + 1
         widths = np.diag(box.cell).copy() if box.is_orthogonal else np.zeros(3)
-        grid = Bins(None, s, per_unit.astype(np.float64), offset, first, last - first + 1,
+        grid = Bins(None, s, per_unit.astype(np.float64), first, last - first + 1,
                     widths)
         grid.index = grid.bin(s)
         return grid
@@ -101,12 +90,12 @@ class NeighborList:
         while True:
             if self.half:
                 n = kernels.build_half_list(x, bins.s, ids, bins.index, n_local, bins.per_unit,
-                                            bins.offset, bins.first, bins.nbins,
+                                            bins.first, bins.nbins,
                                             *self._half_stencil(reach, bins),
                                             self.list_cutoff ** 2, self.start, self.index)
             else:
                 n = kernels.build_full_list(x, bins.s, bins.index, order, n_local,
-                                            bins.per_unit, bins.offset, bins.first, bins.nbins,
+                                            bins.per_unit, bins.first, bins.nbins,
                                             reach,
                                             bins.widths, self.list_cutoff ** 2, self.start,
                                             self.index)
@@ -133,7 +122,6 @@ class Bins:
     index: np.ndarray     # local linear bin of each slot
     s: np.ndarray         # fractional coordinates of the slots (the owned ones at least)
     per_unit: np.ndarray  # bins per box length along each axis
-    offset: float         # the grid's shift, in bins (global bin of s: floor(s per_unit + offset))
     first: np.ndarray     # global index of this rank's first bin
     nbins: np.ndarray     # local bins along each axis
     widths: np.ndarray    # box edge lengths when orthogonal (pruning), else zeros
@@ -144,5 +132,5 @@ class Bins:
         `_neighbor_kernels.bin_index`)."""
         out = np.empty(len(s), dtype=np.int64)
         images = np.zeros((0, 3), dtype=np.int64) if images is None else images
-        kernels.bin_index(s, images, self.per_unit, self.offset, self.first, self.nbins, out)
+        kernels.bin_index(s, images, self.per_unit, self.first, self.nbins, out)
         return out

@@ -123,7 +123,7 @@ class ParticleSystem:
             self.f = np.zeros((n, 3))
         v_ghost = None if self.ghost_velocity is None else self.ghost_velocity(
             self.v, self.f, self.mass)
-        half_bins = (grid.per_unit[0], grid.offset) if self.half_shell else None
+        half_bins = grid.per_unit[0] if self.half_shell else None
         ghost_ids, ghost_types, owner_s, ghost_v = self.halo.build(
             x, s, ids, types, half_bins=half_bins, extra=v_ghost)
         self.n_local = n
