@@ -51,35 +51,44 @@ def shift_vectors(images, cell, out):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def select_slots(s, rec_s, rec, start, stop, column, bound, below, per_unit, lowest, out):
-    """out[:k] = the slots j in [start, stop) whose fractional coordinate
-    along `column` is < bound (below) or >= bound (not below), in order;
-    returns k.  Slot j < len(s) is owned particle j (fractional coordinates
-    s[j], image 0), a later one is ghost record j - len(s) (rows `rec` of
-    `fill_records`, their shifted fractional coordinates also in rec_s).
+def select_slots(s, rec_s, rec, down, up, column, below, above, per_unit, lowest, out_down,
+                 out_up):
+    """The slots of the two directions of a halo hop, in one pass:
+    out_down[:k_down] = the slots j in range(*down) whose fractional
+    coordinate along `column` is < below, out_up[:k_up] = those in
+    range(*up) whose coordinate is >= above, each in order; returns (k_down,
+    k_up).  The two spans are equal or adjacent.  Slot j < len(s) is owned
+    particle j (fractional coordinates s[j], image 0), a later one is ghost
+    record j - len(s) (rows `rec` of `fill_records`, their shifted
+    fractional coordinates also in rec_s).
 
-    With per_unit > 0, only the slots whose bin along `column`,
+    With per_unit > 0, only the upward slots whose bin along `column`,
     floor(s per_unit) on a grid of per_unit bins per box length, is
     `lowest` or above: a record's bin is its owner's bin shifted by whole
     boxes, in integers, as `_neighbor_kernels.bin_index` places ghosts."""
     n = s.shape[0]
-    k = 0
+    k_down = 0
+    k_up = 0
     scale = int(per_unit)
-    for j in range(start, stop):
-        out[k] = j
+    for j in range(min(down[0], up[0]), max(down[1], up[1])):
         if j < n:
-            inside = (s[j, column] < bound) == below
-            own, image = s[j, column], 0
+            x = s[j, column]
         else:
-            g = j - n
-            inside = (rec_s[g, column] < bound) == below
-            own, image = rec[g, 11 + column], np.int64(rec[g, 6 + column])
-        if inside:
+            x = rec_s[j - n, column]
+        out_down[k_down] = j
+        k_down += (x < below) & (down[0] <= j) & (j < down[1])
+        if x >= above and up[0] <= j < up[1]:
             if per_unit <= 0.0:
-                k += 1
+                out_up[k_up] = j
+                k_up += 1
             else:
-                k += int(np.floor(own * per_unit)) + image * scale >= lowest
-    return k
+                if j < n:
+                    own, image = x, 0
+                else:
+                    own, image = rec[j - n, 11 + column], np.int64(rec[j - n, 6 + column])
+                out_up[k_up] = j
+                k_up += int(np.floor(own * per_unit)) + image * scale >= lowest
+    return k_down, k_up
 
 
 @numba.njit(cache=True, error_model="numpy")

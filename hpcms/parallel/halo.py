@@ -114,15 +114,17 @@ class _Ghosts:
     def n_slots(self):
         return self.n_local + self.n
 
-    def select(self, span, column, bound, below, per_unit=0.0, lowest=0):
-        """Slots j in range(*span) whose fractional coordinate along `column`
-        is < bound (below) or >= bound; with per_unit > 0 bins per box
-        length, only those in bin `lowest` or above along `column`
-        (`_halo_kernels.select_slots`)."""
-        out = np.empty(span[1] - span[0], dtype=np.int64)
-        k = kernels.select_slots(self.owned[1], self.s, self.rows, span[0], span[1], column,
-                                 bound, below, per_unit, lowest, out)
-        return out[:k]
+    def select(self, down, up, column, below, above, per_unit=0.0, lowest=0):
+        """The slots of a hop's two directions: those j in range(*down)
+        whose fractional coordinate along `column` is < below, and those in
+        range(*up) whose coordinate is >= above; with per_unit > 0 bins per
+        box length, of the latter only those in bin `lowest` or above along
+        `column` (`_halo_kernels.select_slots`, one pass)."""
+        span = max(down[1], up[1]) - min(down[0], up[0])  # room for the kernel's writes
+        out_down, out_up = np.empty(span, dtype=np.int64), np.empty(span, dtype=np.int64)
+        k_down, k_up = kernels.select_slots(self.owned[1], self.s, self.rows, down, up, column,
+                                            below, above, per_unit, lowest, out_down, out_up)
+        return out_down[:k_down], out_up[:k_up]
 
     def records(self, slots, column, shift):
         """The records of `slots`, their images moved by `shift` boxes along `column`."""
@@ -219,9 +221,8 @@ class Halo:
                 # Towards the lower neighbour: what lies within delta of my low face;
                 # towards the upper one: within delta of my high face.
                 # Both draw on the slots before this hop only.
-                sel = slots.select(down, d, lo[d] + delta[d], below=True)
-                sel_up = slots.select(up, d, hi[d] - delta[d], below=False, per_unit=keep,
-                                      lowest=keep_from)
+                sel, sel_up = slots.select(down, up, d, lo[d] + delta[d], hi[d] - delta[d],
+                                           per_unit=keep, lowest=keep_from)
                 first = slots.n_slots
                 if lower == upper == comm.rank:  # periodic images of my own slots
                     slots.append_own(sel, d, down_shift)
