@@ -212,12 +212,11 @@ def test_half_list_ghosts_stop_at_the_lowest_bin_along_x():
                            half_list=True, bonded=bonded)
         s.scatter(x, np.zeros((400, 3)), np.arange(400), np.zeros(400, np.int32))
         systems[bonded] = s
-    edge = 0.0
-    behind = [np.count_nonzero(s.x[s.n_local:, 0] < edge) for s in systems.values()]
+    behind = [np.count_nonzero(s.x[s.n_local:, 0] < 0.0) for s in systems.values()]
     assert behind[0] == 0 and behind[1] > 100
     assert systems[False].n_ghost < systems[True].n_ghost - behind[1] // 2
     # The same ghosts but those behind.
-    ahead = systems[True].ids[400:][systems[True].x[400:, 0] >= edge]
+    ahead = systems[True].ids[400:][systems[True].x[400:, 0] >= 0.0]
     assert sorted(systems[False].ids[400:]) == sorted(ahead)
 
 

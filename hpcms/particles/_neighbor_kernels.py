@@ -10,10 +10,11 @@ def bin_index(s, images, per_unit, first, nbins, out):
 
     Bins are global: bin g along axis d holds the s_d with
     floor(s_d per_unit[d]) = g, the same on every rank; this rank's bins
-    start at global bin first[d] and there are nbins[d] of them (positions beyond are clamped).  With
-    images (n, 3) (else (0, 3)), slot i is image images[i] of a particle at
-    s[i]: its bin is the particle's shifted by whole boxes, in integers, so
-    that every rank bins an image exactly as its owner's bin implies.
+    start at global bin first[d] and there are nbins[d] of them (positions
+    beyond are clamped).  With images (n, 3) (else (0, 3)), slot i is image
+    images[i] of a particle at s[i]: its bin is the particle's shifted by
+    whole boxes, in integers, so that every rank bins an image exactly as
+    its owner's bin implies.
     """
     shifted = images.shape[0] > 0
     for i in range(s.shape[0]):

@@ -64,8 +64,8 @@ class NeighborList:
 
         Bins are aligned to the whole box (the same grid on every rank, with
         a bin edge at s = 0) and at least 1/`reach` of the list cutoff wide,
-        so a stencil of `reach` bins each way covers every pair.  Returns a `Bins`; its
-        `bin` places more slots on the same grid.
+        so a stencil of `reach` bins each way covers every pair.  Returns a
+        `Bins`; its `bin` places more slots on the same grid.
         """
         delta = box.fractional_cutoff(self.list_cutoff)
         per_unit = np.maximum(1, np.floor(self.reach / delta)).astype(np.int64)
@@ -95,8 +95,7 @@ class NeighborList:
                                             self.list_cutoff ** 2, self.start, self.index)
             else:
                 n = kernels.build_full_list(x, bins.s, bins.index, order, n_local,
-                                            bins.per_unit, bins.first, bins.nbins,
-                                            reach,
+                                            bins.per_unit, bins.first, bins.nbins, reach,
                                             bins.widths, self.list_cutoff ** 2, self.start,
                                             self.index)
             if n >= 0:
