@@ -78,9 +78,7 @@ class Simulation:
             if ghosts_sent and not with_energy:
                 v_all = s.v_all
             else:
-                v = s.v
-                if not with_energy and hasattr(self.integrator, "force_velocity"):
-                    v = self.integrator.force_velocity(s.v, s.f, s.mass)
+                v = s.v if with_energy else s.ghost_velocity(s.v, s.f, s.mass)
                 with self.timers("comm"):
                     v_all = s.with_ghosts(v)
             extra = dict(v=v_all, ids=s.ids, step=self.step if step is None else step,

@@ -78,15 +78,13 @@ def select_slots(s, rec_s, rec, down, up, column, below, above, per_unit, lowest
         out_down[k_down] = j
         k_down += (x < below) & (down[0] <= j) & (j < down[1])
         if x >= above and up[0] <= j < up[1]:
+            out_up[k_up] = j
             if per_unit <= 0.0:
-                out_up[k_up] = j
                 k_up += 1
+            elif j < n:
+                k_up += int(np.floor(x * per_unit)) >= lowest
             else:
-                if j < n:
-                    own, image = x, 0
-                else:
-                    own, image = rec[j - n, 11 + column], np.int64(rec[j - n, 6 + column])
-                out_up[k_up] = j
+                own, image = rec[j - n, 11 + column], np.int64(rec[j - n, 6 + column])
                 k_up += int(np.floor(own * per_unit)) + image * scale >= lowest
     return k_down, k_up
 
