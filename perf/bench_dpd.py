@@ -21,10 +21,15 @@ of hpcms' timing.json, atoms x steps / T of LAMMPS' "Loop time of T" line.
 
 This machine's speed drifts over minutes, so repeats are interleaved: each
 repeat runs every size, skin and rank count (hpcms, then LAMMPS) before the
-next one starts, and measures capacity(R) (perf/capacity.py) first.  The
+next one starts, and measures capacity(R) (perf/capacity.py) first.  After
+each case on R > 1 ranks it measures hpcms' workload capacity(R): one serial
+copy of a slab of 1/R of the box alone, then R copies at once
+(`dpd_copies.py`), R * t(1) / t(R) -- the cores' worth of this very work
+(caches and memory bandwidth included) that R busy ranks get here.  The
 efficiency against the smallest rank count R0, rate(R) / rate(R0) * R0 / R,
-its share "of capacity" and the hpcms/LAMMPS ratio are formed within each
-repeat; the table gives their medians over repeats, the rates' median and best.
+its share "of capacity", hpcms' share "of workload" capacity (R0 = 1) and
+the hpcms/LAMMPS ratio are formed within each repeat; the table gives their
+medians over repeats, the rates' median and best.
 
 Runs are kept under OUT/bench_dpd-<time>/ (inputs, job.log, timing.json or
 log.lammps); OUT/bench_dpd.csv has one row per case and repeat.  `--repo DIR`
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import shlex
 import shutil
@@ -65,7 +71,7 @@ output = "{output}"
 [system]
 lattice = "random"
 density = 3.0
-box = [{L}, {L}, {L}]
+box = [{Lx}, {L}, {L}]
 temperature = 1.0
 
 [potential]
@@ -116,7 +122,7 @@ def run_hpcms(L, skin, ranks, run_dir, a):
     """One hpcms job: its numbers, or a string saying why it failed."""
     out = run_dir / "out"
     deck = run_dir / "deck.toml"
-    deck.write_text(DECK.format(steps=a.steps, output=out, L=float(L), skin=skin))
+    deck.write_text(DECK.format(steps=a.steps, output=out, Lx=float(L), L=float(L), skin=skin))
     path = os.pathsep.join(filter(None, [a.repo, os.environ.get("PYTHONPATH")]))
     cmd = [*HPCMS_MPIRUN, "-n", str(ranks), sys.executable, "-m", "hpcms", "run", str(deck),
            "--quiet"]
@@ -127,6 +133,31 @@ def run_hpcms(L, skin, ranks, run_dir, a):
                             "beads": t["particles"], "builds": t["neighbor_builds"],
                             "phases": {k: v["avg"] for k, v in t["phases"].items()}}
     return run_and_read(cmd, ranks, run_dir, a.timeout, {"PYTHONPATH": path}, read)
+
+
+def run_copies(L, skin, ranks, run_dir, a):
+    """Workload capacity(R): R * t(1) / t(R), t(k) the slowest loop of k
+    serial copies of a slab of 1/R of the box run at once (`dpd_copies.py`);
+    or a string saying why it failed."""
+    deck = run_dir / "slab.toml"
+    deck.write_text(DECK.format(steps=a.steps, output=run_dir / "out", Lx=float(L) / ranks,
+                                L=float(L), skin=skin))
+    path = os.pathsep.join(filter(None, [a.repo, os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path)
+    seconds = {}
+    for k in (1, ranks):
+        cmd = [*HPCMS_MPIRUN, "-n", str(k), sys.executable, str(REPO / "perf" / "dpd_copies.py"),
+               str(deck)]
+        try:
+            res = subprocess.run(cmd, cwd=run_dir, env=env, capture_output=True, text=True,
+                                 timeout=a.timeout)
+        except subprocess.TimeoutExpired:
+            return f"{' '.join(cmd)}: no result within {a.timeout:g} s"
+        (run_dir / f"copies_{k}.log").write_text(res.stdout + res.stderr)
+        if res.returncode != 0 or not res.stdout.strip():
+            return f"{' '.join(cmd)} exited {res.returncode}:\n{res.stderr[-2000:]}"
+        seconds[k] = max(json.loads(res.stdout.strip().splitlines()[-1])["loop_seconds"])
+    return ranks * seconds[1] / seconds[ranks]
 
 
 def run_lammps(L, skin, ranks, run_dir, a):
@@ -192,17 +223,20 @@ def measure_capacity(ranks):
 
 
 def efficiencies(runs, code, case, r0):
-    """Per repeat: (efficiency vs r0 ranks, its share of capacity), or Nones."""
+    """Per repeat: (efficiency vs r0 ranks, its share of capacity, its share
+    of the workload capacity (hpcms, from 1 rank only)), or Nones."""
     L, skin, ranks = case
     out = []
     for rep in runs:
         x, x0 = rep["runs"][case].get(code), rep["runs"][(L, skin, r0)].get(code)
         if not (x and x0):
-            out.append((None, None))
+            out.append((None, None, None))
             continue
         eff = x["rate"] / x0["rate"] * r0 / ranks
         cap = rep["capacity"]
-        out.append((eff, eff * ranks / cap[ranks] * cap[r0] / r0 if cap else None))
+        work = rep["workload"].get(case) if code == "hpcms" and r0 == 1 else None
+        out.append((eff, eff * ranks / cap[ranks] * cap[r0] / r0 if cap else None,
+                    eff * ranks / work if work else None))
     return out
 
 
@@ -243,7 +277,7 @@ def interleave(a, cases, codes, ranks, work):
         print(f"repeat {rep + 1}/{a.repeat}: capacity "
               + (", ".join(f"{r} ranks = {c:.2f} cores' worth" for r, c in cap.items())
                  or "unknown"), flush=True)
-        runs.append({"capacity": cap, "runs": {}})
+        runs.append({"capacity": cap, "runs": {}, "workload": {}})
         for L, skin, R in cases:
             got = runs[-1]["runs"][(L, skin, R)] = {}
             line = f"  L={L:g} skin={skin:g} ranks={R}:"
@@ -259,6 +293,16 @@ def interleave(a, cases, codes, ranks, work):
                           file=sys.stderr)
                 else:
                     line += f" {code} {res['rate'] / 1e6:.3f} M ({res['builds']} builds)"
+            if R > ranks[0] and not a.no_copies:
+                run_dir = work / f"copies_L{L:g}_skin{skin:g}_r{R}_rep{rep}"
+                run_dir.mkdir()
+                res = run_copies(L, skin, R, run_dir, a)
+                if isinstance(res, str):
+                    print(f"  workload capacity L={L:g} skin={skin:g} ranks={R} failed:\n{res}",
+                          file=sys.stderr)
+                else:
+                    runs[-1]["workload"][(L, skin, R)] = res
+                    line += f"; workload capacity {res:.2f}"
             print(line, flush=True)
     return runs, failed
 
@@ -277,22 +321,26 @@ def report(a, cases, codes, r0, runs):
         rows.append([
             beads, f"{skin:g}", R, rates(per["hpcms"]),
             rates(per["lammps"]) if a.lmp else "skipped", median_spread(ratio),
-            "ref" if ref else median_spread([e for e, _ in effs["hpcms"]]),
-            "ref" if ref else median_spread([c for _, c in effs["hpcms"]]),
-            "ref" if ref and a.lmp else median_spread([e for e, _ in effs["lammps"]]),
+            "ref" if ref else median_spread([e for e, _, _ in effs["hpcms"]]),
+            "ref" if ref else median_spread([c for _, c, _ in effs["hpcms"]]),
+            "ref" if ref else median_spread([w for _, _, w in effs["hpcms"]]),
+            "ref" if ref and a.lmp else median_spread([e for e, _, _ in effs["lammps"]]),
             " / ".join(str(mid[c]["builds"]) if mid[c] else "-" for c in RUNNERS)])
         for code in codes:
             if mid[code]:
                 phase_rows[code].append([beads, f"{skin:g}", R, mid[code]])
         for k, rep in enumerate(runs):
             row = {"repeat": k, "beads": beads, "box": L, "skin": skin, "ranks": R,
-                   "steps": a.steps, "cores_worth": rep["capacity"].get(R)}
+                   "steps": a.steps, "cores_worth": rep["capacity"].get(R),
+                   "workload_capacity": rep["workload"].get(case)}
             for code in codes:
                 res = per[code][k] or {}
                 row.update({f"{code}_rate": res.get("rate"), f"{code}_loop_s": res.get("loop_s"),
                             f"{code}_builds": res.get("builds"),
                             f"{code}_efficiency": effs[code][k][0],
                             f"{code}_efficiency_of_capacity": effs[code][k][1]})
+                if code == "hpcms":
+                    row["hpcms_efficiency_of_workload_capacity"] = effs[code][k][2]
                 row.update({f"{code}_{ph}_s": v for ph, v in res.get("phases", {}).items()})
             row["hpcms_over_lammps"] = ratio[k]
             csv_rows.append(row)
@@ -301,7 +349,7 @@ def report(a, cases, codes, r0, runs):
           f"of the time-step loop, median (best); efficiency vs {r0} rank(s) and hpcms/LAMMPS "
           "formed per repeat: median (min..max)")
     print_table(["beads", "skin", "ranks", "hpcms", "LAMMPS", "hpcms/LAMMPS", "hpcms eff",
-                 "of capacity", "LAMMPS eff", "builds hpcms / LAMMPS"], rows)
+                 "of capacity", "of workload", "LAMMPS eff", "builds hpcms / LAMMPS"], rows)
     for code, title in (("hpcms", "hpcms phases (timing.json)"),
                         ("lammps", "LAMMPS phases (MPI task timing breakdown)")):
         if phase_rows[code]:
@@ -327,6 +375,8 @@ def main():
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--repeat", type=int, default=1, help="interleaved repeats")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds before a job is killed")
+    p.add_argument("--no-copies", action="store_true",
+                   help="skip the workload capacity (serial slab copies, dpd_copies.py)")
     p.add_argument("--out", default=str(REPO / "perf" / "results"))
     p.add_argument("--repo", default=str(REPO), help="checkout whose hpcms is run")
     p.add_argument("--lmp", default="lmp", help="LAMMPS binary ('' skips LAMMPS)")
