@@ -22,10 +22,10 @@ of hpcms' timing.json, atoms x steps / T of LAMMPS' "Loop time of T" line.
 This machine's speed drifts over minutes, so repeats are interleaved: each
 repeat runs every size, skin and rank count (hpcms, then LAMMPS) before the
 next one starts, and measures capacity(R) (perf/capacity.py) first.  After
-each case on R > 1 ranks it measures hpcms' workload capacity(R): one serial
-copy of a slab of 1/R of the box alone, then R copies at once
-(`dpd_copies.py`), R * t(1) / t(R) -- the cores' worth of this very work
-(caches and memory bandwidth included) that R busy ranks get here.  The
+each case on R > 1 ranks it measures hpcms' workload capacity(R): serial
+copies of a slab of 1/R of the box, one alone and R at once in alternating
+blocks (`dpd_copies.py`), R * t(1) / t(R) -- the cores' worth of this very
+work (caches and memory bandwidth included) that R busy ranks get here.  The
 efficiency against the smallest rank count R0, rate(R) / rate(R0) * R0 / R,
 its share "of capacity", hpcms' share "of workload" capacity (R0 = 1) and
 the hpcms/LAMMPS ratio are formed within each repeat; the table gives their
@@ -136,28 +136,24 @@ def run_hpcms(L, skin, ranks, run_dir, a):
 
 
 def run_copies(L, skin, ranks, run_dir, a):
-    """Workload capacity(R): R * t(1) / t(R), t(k) the slowest loop of k
-    serial copies of a slab of 1/R of the box run at once (`dpd_copies.py`);
-    or a string saying why it failed."""
+    """Workload capacity(R) of a slab of 1/R of the box (`dpd_copies.py`:
+    serial copies, one alone and R at once in alternating blocks), or a
+    string saying why it failed."""
     deck = run_dir / "slab.toml"
     deck.write_text(DECK.format(steps=a.steps, output=run_dir / "out", Lx=float(L) / ranks,
                                 L=float(L), skin=skin))
     path = os.pathsep.join(filter(None, [a.repo, os.environ.get("PYTHONPATH")]))
-    env = dict(os.environ, PYTHONPATH=path)
-    seconds = {}
-    for k in (1, ranks):
-        cmd = [*HPCMS_MPIRUN, "-n", str(k), sys.executable, str(REPO / "perf" / "dpd_copies.py"),
-               str(deck)]
-        try:
-            res = subprocess.run(cmd, cwd=run_dir, env=env, capture_output=True, text=True,
-                                 timeout=a.timeout)
-        except subprocess.TimeoutExpired:
-            return f"{' '.join(cmd)}: no result within {a.timeout:g} s"
-        (run_dir / f"copies_{k}.log").write_text(res.stdout + res.stderr)
-        if res.returncode != 0 or not res.stdout.strip():
-            return f"{' '.join(cmd)} exited {res.returncode}:\n{res.stderr[-2000:]}"
-        seconds[k] = max(json.loads(res.stdout.strip().splitlines()[-1])["loop_seconds"])
-    return ranks * seconds[1] / seconds[ranks]
+    cmd = [*HPCMS_MPIRUN, "-n", str(ranks), sys.executable, str(REPO / "perf" / "dpd_copies.py"),
+           str(deck)]
+    try:
+        res = subprocess.run(cmd, cwd=run_dir, env=dict(os.environ, PYTHONPATH=path),
+                             capture_output=True, text=True, timeout=a.timeout)
+    except subprocess.TimeoutExpired:
+        return f"{' '.join(cmd)}: no result within {a.timeout:g} s"
+    (run_dir / "copies.log").write_text(res.stdout + res.stderr)
+    if res.returncode != 0 or not res.stdout.strip():
+        return f"{' '.join(cmd)} exited {res.returncode}:\n{res.stderr[-2000:]}"
+    return json.loads(res.stdout.strip().splitlines()[-1])["capacity"]
 
 
 def run_lammps(L, skin, ranks, run_dir, a):
