@@ -294,6 +294,7 @@ def interleave(a, cases, codes, ranks, work):
                 run_dir.mkdir()
                 res = run_copies(L, skin, R, run_dir, a)
                 if isinstance(res, str):
+                    failed += 1
                     print(f"  workload capacity L={L:g} skin={skin:g} ranks={R} failed:\n{res}",
                           file=sys.stderr)
                 else:
