@@ -118,12 +118,17 @@ run {steps}
 """
 
 
+def pythonpath(a):
+    """PYTHONPATH for the hpcms jobs: the checkout under test first."""
+    return os.pathsep.join(filter(None, [a.repo, os.environ.get("PYTHONPATH")]))
+
+
 def run_hpcms(L, skin, ranks, run_dir, a):
     """One hpcms job: its numbers, or a string saying why it failed."""
     out = run_dir / "out"
     deck = run_dir / "deck.toml"
     deck.write_text(DECK.format(steps=a.steps, output=out, Lx=float(L), L=float(L), skin=skin))
-    path = os.pathsep.join(filter(None, [a.repo, os.environ.get("PYTHONPATH")]))
+    path = pythonpath(a)
     cmd = [*HPCMS_MPIRUN, "-n", str(ranks), sys.executable, "-m", "hpcms", "run", str(deck),
            "--quiet"]
 
@@ -142,7 +147,7 @@ def run_copies(L, skin, ranks, run_dir, a):
     deck = run_dir / "slab.toml"
     deck.write_text(DECK.format(steps=a.steps, output=run_dir / "out", Lx=float(L) / ranks,
                                 L=float(L), skin=skin))
-    path = os.pathsep.join(filter(None, [a.repo, os.environ.get("PYTHONPATH")]))
+    path = pythonpath(a)
     cmd = [*HPCMS_MPIRUN, "-n", str(ranks), sys.executable, str(REPO / "perf" / "dpd_copies.py"),
            str(deck)]
     try:

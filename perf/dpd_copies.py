@@ -7,7 +7,7 @@ a copy runs while the other ranks run theirs than while they rest.
 Every rank builds the deck's simulation on its own (MPI.COMM_SELF: no message
 between ranks but the barriers that pace the blocks).  Blocks of `--block`
 steps then alternate: rank 0 alone (the other ranks sleep), all ranks at
-once; the deck's `run.steps` are split over the blocks.  Rank 0 prints one
+once, `run.steps` // `--block` blocks of each.  Rank 0 prints one
 JSON line: the median seconds per step of rank 0 alone, of the slowest rank
 together, and capacity = R * alone / together.
 
@@ -59,10 +59,10 @@ def main():
                 sim.run(a.block)
                 seconds = (time.perf_counter() - t0) / a.block
             rest(world)
-            if mode == "alone":
-                alone.append(seconds if world.rank == 0 else 0.0)
-            else:
+            if mode == "together":
                 together.append(world.allreduce(seconds, op=MPI.MAX))
+            elif world.rank == 0:
+                alone.append(seconds)
     if world.rank == 0:
         t1, tr = statistics.median(alone), statistics.median(together)
         print(json.dumps({"alone_step_seconds": t1, "together_step_seconds": tr,
