@@ -21,15 +21,16 @@ of hpcms' timing.json, atoms x steps / T of LAMMPS' "Loop time of T" line.
 
 This machine's speed drifts over minutes, so repeats are interleaved: each
 repeat runs every size, skin and rank count (hpcms, then LAMMPS) before the
-next one starts, and measures capacity(R) (perf/capacity.py) first.  After
-each case on R > 1 ranks it measures hpcms' workload capacity(R): serial
-copies of a slab of 1/R of the box, one alone and R at once in alternating
-blocks (`dpd_copies.py`), R * t(1) / t(R) -- the cores' worth of this very
-work (caches and memory bandwidth included) that R busy ranks get here.  The
+next one starts, and measures capacity(R) (perf/capacity.py) first.  The
 efficiency against the smallest rank count R0, rate(R) / rate(R0) * R0 / R,
-its share "of capacity", hpcms' share "of workload" capacity (R0 = 1) and
-the hpcms/LAMMPS ratio are formed within each repeat; the table gives their
-medians over repeats, the rates' median and best.
+its share "of capacity" and the hpcms/LAMMPS ratio are formed within each
+repeat.  After each case on R > 1 ranks, `dpd_losses.py` measures hpcms'
+efficiency once more in one job, the one-rank and R-rank runs alternated
+in 10-step blocks, and splits it into size x machine x pacing x
+decomposition; "machine" is what R busy vCPUs give this work (R times it
+is the workload capacity), "of workload" the efficiency in one job over
+it: what hpcms itself loses.  The table gives medians over repeats, the
+rates' median and best.
 
 Runs are kept under OUT/bench_dpd-<time>/ (inputs, job.log, timing.json or
 log.lammps); OUT/bench_dpd.csv has one row per case and repeat.  `--repo DIR`
@@ -60,6 +61,8 @@ from procs import (find_lmp, machine_note, parse_lammps_log, print_table,  # noq
                    read_timing, run_job, timestamp)
 
 HPCMS_MPIRUN = ["mpirun", "--oversubscribe"]
+# dpd_losses.py's numbers kept per case and repeat (CSV hpcms_in_one_job_*)
+LOSS_FACTORS = ("efficiency", "size", "machine", "pacing", "decomposition", "capacity")
 
 DECK = """\
 # DPD benchmark deck (written by perf/bench_dpd.py)
@@ -140,25 +143,23 @@ def run_hpcms(L, skin, ranks, run_dir, a):
     return run_and_read(cmd, ranks, run_dir, a.timeout, {"PYTHONPATH": path}, read)
 
 
-def run_copies(L, skin, ranks, run_dir, a):
-    """Workload capacity(R) of a slab of 1/R of the box (`dpd_copies.py`:
-    serial copies, one alone and R at once in alternating blocks), or a
-    string saying why it failed."""
-    deck = run_dir / "slab.toml"
-    deck.write_text(DECK.format(steps=a.steps, output=run_dir / "out", Lx=float(L) / ranks,
+def run_losses(L, skin, ranks, run_dir, a):
+    """hpcms' efficiency on R ranks in one job and its factors
+    (`dpd_losses.py`), a dict, or a string saying why it failed."""
+    deck = run_dir / "deck.toml"
+    deck.write_text(DECK.format(steps=a.steps, output=run_dir / "out", Lx=float(L),
                                 L=float(L), skin=skin))
-    path = pythonpath(a)
-    cmd = [*HPCMS_MPIRUN, "-n", str(ranks), sys.executable, str(REPO / "perf" / "dpd_copies.py"),
+    cmd = [*HPCMS_MPIRUN, "-n", str(ranks), sys.executable, str(REPO / "perf" / "dpd_losses.py"),
            str(deck)]
     try:
-        res = subprocess.run(cmd, cwd=run_dir, env=dict(os.environ, PYTHONPATH=path),
+        res = subprocess.run(cmd, cwd=run_dir, env=dict(os.environ, PYTHONPATH=pythonpath(a)),
                              capture_output=True, text=True, timeout=a.timeout)
     except subprocess.TimeoutExpired:
         return f"{' '.join(cmd)}: no result within {a.timeout:g} s"
-    (run_dir / "copies.log").write_text(res.stdout + res.stderr)
+    (run_dir / "losses.log").write_text(res.stdout + res.stderr)
     if res.returncode != 0 or not res.stdout.strip():
         return f"{' '.join(cmd)} exited {res.returncode}:\n{res.stderr[-2000:]}"
-    return json.loads(res.stdout.strip().splitlines()[-1])["capacity"]
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def run_lammps(L, skin, ranks, run_dir, a):
@@ -224,20 +225,30 @@ def measure_capacity(ranks):
 
 
 def efficiencies(runs, code, case, r0):
-    """Per repeat: (efficiency vs r0 ranks, its share of capacity, its share
-    of the workload capacity (hpcms, from 1 rank only)), or Nones."""
+    """Per repeat: (efficiency vs r0 ranks, its share of capacity), or Nones."""
     L, skin, ranks = case
     out = []
     for rep in runs:
         x, x0 = rep["runs"][case].get(code), rep["runs"][(L, skin, r0)].get(code)
         if not (x and x0):
-            out.append((None, None, None))
+            out.append((None, None))
             continue
         eff = x["rate"] / x0["rate"] * r0 / ranks
         cap = rep["capacity"]
-        work = rep["workload"].get(case) if code == "hpcms" and r0 == 1 else None
-        out.append((eff, eff * ranks / cap[ranks] * cap[r0] / r0 if cap else None,
-                    eff * ranks / work if work else None))
+        out.append((eff, eff * ranks / cap[ranks] * cap[r0] / r0 if cap else None))
+    return out
+
+
+def losses(runs, case, key):
+    """Per repeat: a number of `dpd_losses.py` for this case ("of workload":
+    the efficiency in one job over the machine factor), or None."""
+    out = []
+    for rep in runs:
+        got = rep["losses"].get(case)
+        if got and key == "of workload":
+            out.append(got["efficiency"] / got["machine"])
+        else:
+            out.append(got.get(key) if got else None)
     return out
 
 
@@ -278,7 +289,7 @@ def interleave(a, cases, codes, ranks, work):
         print(f"repeat {rep + 1}/{a.repeat}: capacity "
               + (", ".join(f"{r} ranks = {c:.2f} cores' worth" for r, c in cap.items())
                  or "unknown"), flush=True)
-        runs.append({"capacity": cap, "runs": {}, "workload": {}})
+        runs.append({"capacity": cap, "runs": {}, "losses": {}})
         for L, skin, R in cases:
             got = runs[-1]["runs"][(L, skin, R)] = {}
             line = f"  L={L:g} skin={skin:g} ranks={R}:"
@@ -294,24 +305,25 @@ def interleave(a, cases, codes, ranks, work):
                           file=sys.stderr)
                 else:
                     line += f" {code} {res['rate'] / 1e6:.3f} M ({res['builds']} builds)"
-            if R > ranks[0] and not a.no_copies:
-                run_dir = work / f"copies_L{L:g}_skin{skin:g}_r{R}_rep{rep}"
+            if R > 1 and not a.no_losses:
+                run_dir = work / f"losses_L{L:g}_skin{skin:g}_r{R}_rep{rep}"
                 run_dir.mkdir()
-                res = run_copies(L, skin, R, run_dir, a)
+                res = run_losses(L, skin, R, run_dir, a)
                 if isinstance(res, str):
                     failed += 1
-                    print(f"  workload capacity L={L:g} skin={skin:g} ranks={R} failed:\n{res}",
+                    print(f"  losses L={L:g} skin={skin:g} ranks={R} failed:\n{res}",
                           file=sys.stderr)
                 else:
-                    runs[-1]["workload"][(L, skin, R)] = res
-                    line += f"; workload capacity {res:.2f}"
+                    runs[-1]["losses"][(L, skin, R)] = res
+                    line += (f"; in one job: efficiency {res['efficiency']:.2f}, machine "
+                             f"{res['machine']:.2f}")
             print(line, flush=True)
     return runs, failed
 
 
 def report(a, cases, codes, r0, runs):
     """Print the summary and the phases of the median runs; return the CSV rows."""
-    rows, phase_rows, csv_rows = [], {"hpcms": [], "lammps": []}, []
+    rows, loss_rows, phase_rows, csv_rows = [], [], {"hpcms": [], "lammps": []}, []
     for case in cases:
         L, skin, R = case
         per = {code: [rep["runs"][case].get(code) for rep in runs] for code in RUNNERS}
@@ -323,18 +335,22 @@ def report(a, cases, codes, r0, runs):
         rows.append([
             beads, f"{skin:g}", R, rates(per["hpcms"]),
             rates(per["lammps"]) if a.lmp else "skipped", median_spread(ratio),
-            "ref" if ref else median_spread([e for e, _, _ in effs["hpcms"]]),
-            "ref" if ref else median_spread([c for _, c, _ in effs["hpcms"]]),
-            "ref" if ref else median_spread([w for _, _, w in effs["hpcms"]]),
-            "ref" if ref and a.lmp else median_spread([e for e, _, _ in effs["lammps"]]),
+            "ref" if ref else median_spread([e for e, _ in effs["hpcms"]]),
+            "ref" if ref else median_spread([c for _, c in effs["hpcms"]]),
+            *("ref" if ref else median_spread(losses(runs, case, k))
+              for k in ("efficiency", "machine", "of workload")),
+            "ref" if ref and a.lmp else median_spread([e for e, _ in effs["lammps"]]),
             " / ".join(str(mid[c]["builds"]) if mid[c] else "-" for c in RUNNERS)])
+        if any(rep["losses"].get(case) for rep in runs):
+            loss_rows.append([beads, f"{skin:g}", R, *(median_spread(losses(runs, case, f))
+                                                      for f in LOSS_FACTORS)])
         for code in codes:
             if mid[code]:
                 phase_rows[code].append([beads, f"{skin:g}", R, mid[code]])
         for k, rep in enumerate(runs):
             row = {"repeat": k, "beads": beads, "box": L, "skin": skin, "ranks": R,
                    "steps": a.steps, "cores_worth": rep["capacity"].get(R),
-                   "workload_capacity": rep["workload"].get(case)}
+                   "workload_capacity": (rep["losses"].get(case) or {}).get("capacity")}
             for code in codes:
                 res = per[code][k] or {}
                 row.update({f"{code}_rate": res.get("rate"), f"{code}_loop_s": res.get("loop_s"),
@@ -342,7 +358,8 @@ def report(a, cases, codes, r0, runs):
                             f"{code}_efficiency": effs[code][k][0],
                             f"{code}_efficiency_of_capacity": effs[code][k][1]})
                 if code == "hpcms":
-                    row["hpcms_efficiency_of_workload_capacity"] = effs[code][k][2]
+                    row.update({f"hpcms_in_one_job_{f}": (rep["losses"].get(case) or {}).get(f)
+                                for f in LOSS_FACTORS})
                 row.update({f"{code}_{ph}_s": v for ph, v in res.get("phases", {}).items()})
             row["hpcms_over_lammps"] = ratio[k]
             csv_rows.append(row)
@@ -351,7 +368,12 @@ def report(a, cases, codes, r0, runs):
           f"of the time-step loop, median (best); efficiency vs {r0} rank(s) and hpcms/LAMMPS "
           "formed per repeat: median (min..max)")
     print_table(["beads", "skin", "ranks", "hpcms", "LAMMPS", "hpcms/LAMMPS", "hpcms eff",
-                 "of capacity", "of workload", "LAMMPS eff", "builds hpcms / LAMMPS"], rows)
+                 "of capacity", "in one job", "machine", "of workload", "LAMMPS eff",
+                 "builds hpcms / LAMMPS"], rows)
+    if loss_rows:
+        print("\nhpcms in one job (dpd_losses.py): efficiency = size x machine x pacing x "
+              "decomposition, median over repeats (min..max)")
+        print_table(["beads", "skin", "ranks", *LOSS_FACTORS], loss_rows)
     for code, title in (("hpcms", "hpcms phases (timing.json)"),
                         ("lammps", "LAMMPS phases (MPI task timing breakdown)")):
         if phase_rows[code]:
@@ -377,8 +399,8 @@ def main():
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--repeat", type=int, default=1, help="interleaved repeats")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds before a job is killed")
-    p.add_argument("--no-copies", action="store_true",
-                   help="skip the workload capacity (serial slab copies, dpd_copies.py)")
+    p.add_argument("--no-losses", action="store_true",
+                   help="skip the efficiency in one job and its factors (dpd_losses.py)")
     p.add_argument("--out", default=str(REPO / "perf" / "results"))
     p.add_argument("--repo", default=str(REPO), help="checkout whose hpcms is run")
     p.add_argument("--lmp", default="lmp", help="LAMMPS binary ('' skips LAMMPS)")
