@@ -62,7 +62,8 @@ from procs import (find_lmp, machine_note, parse_lammps_log, print_table,  # noq
 
 HPCMS_MPIRUN = ["mpirun", "--oversubscribe"]
 # dpd_losses.py's numbers kept per case and repeat (CSV hpcms_in_one_job_*)
-LOSS_FACTORS = ("efficiency", "size", "machine", "pacing", "decomposition", "capacity")
+LOSS_FACTORS = ("efficiency", "size", "machine", "pacing", "decomposition", "of_workload",
+                "capacity")
 
 DECK = """\
 # DPD benchmark deck (written by perf/bench_dpd.py)
@@ -240,16 +241,8 @@ def efficiencies(runs, code, case, r0):
 
 
 def losses(runs, case, key):
-    """Per repeat: a number of `dpd_losses.py` for this case ("of workload":
-    the efficiency in one job over the machine factor), or None."""
-    out = []
-    for rep in runs:
-        got = rep["losses"].get(case)
-        if got and key == "of workload":
-            out.append(got["efficiency"] / got["machine"])
-        else:
-            out.append(got.get(key) if got else None)
-    return out
+    """Per repeat: the number `key` of `dpd_losses.py` for this case, or None."""
+    return [(rep["losses"].get(case) or {}).get(key) for rep in runs]
 
 
 def ratios(runs, case):
@@ -338,7 +331,7 @@ def report(a, cases, codes, r0, runs):
             "ref" if ref else median_spread([e for e, _ in effs["hpcms"]]),
             "ref" if ref else median_spread([c for _, c in effs["hpcms"]]),
             *("ref" if ref else median_spread(losses(runs, case, k))
-              for k in ("efficiency", "machine", "of workload")),
+              for k in ("efficiency", "machine", "of_workload")),
             "ref" if ref and a.lmp else median_spread([e for e, _ in effs["lammps"]]),
             " / ".join(str(mid[c]["builds"]) if mid[c] else "-" for c in RUNNERS)])
         if any(rep["losses"].get(case) for rep in runs):

@@ -29,9 +29,10 @@ over minutes.  The efficiency t(one) / (R t(decomposed)) is the product of
 (each a median over the rounds of that round's ratio, so their product is
 close to, not exactly, the efficiency's median).  `machine` is the only one
 the code cannot change; capacity = R * machine is the cores' worth of this
-very work that R busy ranks get here.  Rank 0 prints one JSON line: the
-median seconds a step of each kind, the factors, the efficiency, the
-capacity, the rounds and the particles.  Nothing is written.
+very work that R busy ranks get here, and of_workload = efficiency /
+machine what the code itself loses.  Rank 0 prints one JSON line: the
+median seconds a step of each kind, the factors, the efficiency,
+of_workload, the capacity, the rounds and the particles.  Nothing is written.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ def main():
             scale = 1.0 / R if per_rank else 1.0
             out[name] = statistics.median(scale * x / y
                                           for x, y in zip(seconds[num], seconds[den]))
-        out.update(capacity=R * out["machine"], rounds=rounds,
+        out.update(of_workload=out["efficiency"] / out["machine"], capacity=R * out["machine"],
+                   rounds=rounds,
                    particles=whole.system.n_global)
         print(json.dumps(out))
     for sim in (whole, one, slab):
