@@ -6,7 +6,7 @@
 A decomposed time step sends its messages after compute phases of a few
 milliseconds (the halo after sorting, the ghosts' forces after the force
 kernel) while the other rank waits for them.  This probe measures that case
-on ranks 0 and 1 (one node; the others idle): rank 0 computes for `gap`
+on ranks 0 and 1 (all ranks on one node; the others idle): rank 0 computes for `gap`
 milliseconds, then sends 8 bytes holding its clock; rank 1, waiting in
 `Recv`, reads the clock on arrival.  The one-way time is the difference
 (`time.perf_counter`, one clock for all processes of a Linux node).
@@ -85,7 +85,7 @@ def main():
         raise SystemExit("perf/latency.py: run it on 2 ranks of one node (mpirun -n 2)")
     node = world.Split_type(MPI.COMM_TYPE_SHARED)
     if node.size != world.size:
-        raise SystemExit("perf/latency.py: ranks 0 and 1 must share a node (one clock)")
+        raise SystemExit("perf/latency.py: run it on one node (one clock for all ranks)")
     win = MPI.Win.Allocate_shared(16 if node.rank == 0 else 0, 8, comm=node)
     buf, _ = win.Shared_query(0)
     flag = np.ndarray((2,), dtype=np.float64, buffer=buf)
