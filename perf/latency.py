@@ -6,9 +6,9 @@
 A decomposed time step sends its messages after compute phases of a few
 milliseconds (the halo after sorting, the ghosts' forces after the force
 kernel) while the other rank waits for them.  This probe measures that case
-on ranks 0 and 1 (all ranks on one node; the others idle): rank 0 computes for `gap`
-milliseconds, then sends 8 bytes holding its clock; rank 1, waiting in
-`Recv`, reads the clock on arrival.  The one-way time is the difference
+on ranks 0 and 1 (all ranks on one node; the others idle): rank 0 computes
+for `gap` milliseconds, then sends 8 bytes holding its clock; rank 1,
+waiting in `Recv`, reads the clock on arrival.  The one-way time is the difference
 (`time.perf_counter`, one clock for all processes of a Linux node).
 
 The reference, measured in the same run and the same way: a flag in a
