@@ -8,11 +8,12 @@ milliseconds (the halo after sorting, the ghosts' forces after the force
 kernel) while the other rank waits for them.  This probe measures that case
 on ranks 0 and 1 (all ranks on one node; the others idle): rank 0 computes
 for `gap` milliseconds, then sends 8 bytes holding its clock; rank 1,
-waiting in `Recv`, reads the clock on arrival.  The one-way time is the difference
-(`time.perf_counter`, one clock for all processes of a Linux node).
+waiting in `Recv`, reads the clock on arrival.  The one-way time is the
+difference (`time.perf_counter`, one clock for all processes of a Linux
+node).
 
-The reference, measured in the same run and the same way: a flag in a
-shared-memory window (`MPI.Win.Allocate_shared`) that rank 0 sets and rank 1
+The reference, measured in the same run and the same way: rank 0 writes its
+clock into a shared-memory window (`MPI.Win.Allocate_shared`) that rank 1
 polls with plain loads, no MPI in between: what the machine itself takes
 to carry a cache line from one core to the other.  When both grow with the
 gap, the machine (a hypervisor descheduling its vCPUs, say) is the cause,
@@ -55,22 +56,20 @@ def mpi_one_way(comm, gap, trials):
     return times
 
 
-def shared_one_way(comm, flag, gap, trials):
-    """The same through a shared-memory flag: rank 0 writes its clock, then
-    the trial number; rank 1 polls the number."""
+def shared_one_way(comm, clock, gap, trials):
+    """The same through shared memory: rank 0 writes its clock into
+    `clock` (one float64), rank 1 polls it until it changes."""
     times = []
-    if comm.rank == 0:
-        flag[0] = 0.0
-    for k in range(1, trials + 1):
+    for _ in range(trials):
+        before = clock[0]  # read before the barrier, written after it
         comm.Barrier()
         if comm.rank == 0:
             spin(gap)
-            flag[1] = time.perf_counter()
-            flag[0] = k  # x86 keeps stores in order: the clock is there first
+            clock[0] = time.perf_counter()
         elif comm.rank == 1:
-            while flag[0] != k:
+            while clock[0] == before:
                 pass
-            times.append(time.perf_counter() - flag[1])
+            times.append(time.perf_counter() - clock[0])
     return times
 
 
@@ -86,10 +85,10 @@ def main():
     node = world.Split_type(MPI.COMM_TYPE_SHARED)
     if node.size != world.size:
         raise SystemExit("perf/latency.py: run it on one node (one clock for all ranks)")
-    win = MPI.Win.Allocate_shared(16 if node.rank == 0 else 0, 8, comm=node)
-    buf, _ = win.Shared_query(0)
-    flag = np.ndarray((2,), dtype=np.float64, buffer=buf)
-    flag[:] = 0.0
+    win = MPI.Win.Allocate_shared(8 if node.rank == 0 else 0, 8, comm=node)
+    clock = np.ndarray((1,), dtype=np.float64, buffer=win.Shared_query(0)[0])
+    if world.rank == 0:
+        clock[0] = 0.0  # not NaN, which would never compare equal
     world.Barrier()
     if world.rank == 0:
         print(f"one-way microseconds, rank 0 -> 1, {a.trials} messages a row: "
@@ -98,7 +97,7 @@ def main():
     for gap in a.gaps:
         rows = []
         for times in (mpi_one_way(world, gap / 1e3, a.trials),
-                      shared_one_way(world, flag, gap / 1e3, a.trials)):
+                      shared_one_way(world, clock, gap / 1e3, a.trials)):
             times = world.bcast(np.asarray(times) * 1e6, root=1)
             q10, q50, q90 = np.quantile(times, [0.1, 0.5, 0.9])
             rows.append(f"{q50:8.1f} ({q10:6.1f}..{q90:6.1f})")
