@@ -29,7 +29,7 @@ efficiency once more in one job, the one-rank and R-rank runs alternated
 in 10-step blocks, and splits it into size x machine x pacing x
 decomposition; "machine" is what R busy vCPUs give this work (R times it
 is the workload capacity), "of workload" the efficiency in one job over
-it: what hpcms itself loses.  The table gives medians over repeats, the
+it: the share hpcms itself keeps.  The table gives medians over repeats, the
 rates' median and best.
 
 Runs are kept under OUT/bench_dpd-<time>/ (inputs, job.log, timing.json or

@@ -30,7 +30,7 @@ over minutes.  The efficiency t(one) / (R t(decomposed)) is the product of
 close to, not exactly, the efficiency's median).  `machine` is the only one
 the code cannot change; capacity = R * machine is the cores' worth of this
 very work that R busy ranks get here, and of_workload = efficiency /
-machine what the code itself loses.  Rank 0 prints one JSON line: the
+machine the share the code itself keeps.  Rank 0 prints one JSON line: the
 median seconds a step of each kind, the factors, the efficiency,
 of_workload, the capacity, the rounds and the particles.  Nothing is written.
 """
@@ -127,8 +127,7 @@ def main():
             out[name] = statistics.median(scale * x / y
                                           for x, y in zip(seconds[num], seconds[den]))
         out.update(of_workload=out["efficiency"] / out["machine"], capacity=R * out["machine"],
-                   rounds=rounds,
-                   particles=whole.system.n_global)
+                   rounds=rounds, particles=whole.system.n_global)
         print(json.dumps(out))
     for sim in (whole, one, slab):
         if sim is not None:
